@@ -1,0 +1,165 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/rotorhq/rotor/fsm"
+)
+
+// handleAdminCreateUser creates an account with any roles; the password may
+// be left out for accounts that only trusted backends start sessions for.
+func (s *Server) handleAdminCreateUser(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.requireAdmin(r); err != nil {
+		return err
+	}
+	var req createUserRequest
+	if err := s.decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	return s.createUser(w, r, req, true)
+}
+
+// adminUser authenticates an admin and loads the {user_id} of the path as a
+// current read.
+func (s *Server) adminUser(r *http.Request) (*fsm.User, error) {
+	if _, err := s.requireAdmin(r); err != nil {
+		return nil, err
+	}
+	id, err := pathID(r, "user_id")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requireLeader(); err != nil {
+		return nil, err
+	}
+	if err := s.deps.Node.VerifyLeader(); err != nil {
+		return nil, unavailable(err)
+	}
+	u, ok := s.deps.State.User(id)
+	if !ok {
+		return nil, errorf(CodeNotFound, "user not found")
+	}
+	return u, nil
+}
+
+func (s *Server) handleAdminGetUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.adminUser(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewUser(u, true))
+	return nil
+}
+
+func (s *Server) handleAdminListSessions(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.adminUser(r)
+	if err != nil {
+		return err
+	}
+	list, err := s.liveSessions(u.ID, fsm.ID{})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+// handleAdminRevokeUser ends every session of the user. It is one log entry:
+// every rotation or login of the user that committed before it is revoked,
+// and every rotation after it fails its compare-and-set.
+func (s *Server) handleAdminRevokeUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.adminUser(r)
+	if err != nil {
+		return err
+	}
+	if err := s.revokeUser(r, u.ID, fsm.ID{}, fsm.ReasonAdmin); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.requireAdmin(r); err != nil {
+		return err
+	}
+	id, err := pathID(r, "session_id")
+	if err != nil {
+		return err
+	}
+	if _, ok := s.deps.State.Session(id); !ok {
+		return errorf(CodeNotFound, "session not found")
+	}
+	if err := s.revokeSession(r, id, fsm.ReasonAdmin); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type rolesRequest struct {
+	Roles []string `json:"roles"`
+}
+
+func (s *Server) handleAdminSetRoles(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.adminUser(r)
+	if err != nil {
+		return err
+	}
+	var req rolesRequest
+	if err := s.decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	if req.Roles == nil {
+		return errorf(CodeInvalidRequest, "roles is required; send [] to remove every role")
+	}
+	if err := validateRoles(req.Roles); err != nil {
+		return err
+	}
+	res, err := s.commit(r.Context(), &fsm.SetRoles{At: s.cfg.Now(), UserID: u.ID, Roles: req.Roles})
+	if err != nil {
+		return err
+	}
+	if errors.Is(res.Err, fsm.ErrUserNotFound) {
+		return errorf(CodeNotFound, "user not found")
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	writeJSON(w, http.StatusOK, viewUser(res.User, true))
+	return nil
+}
+
+type disabledRequest struct {
+	Disabled *bool `json:"disabled"`
+}
+
+// handleAdminSetDisabled disables or enables a user. Disabling ends every
+// session of the user in the same log entry.
+func (s *Server) handleAdminSetDisabled(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.adminUser(r)
+	if err != nil {
+		return err
+	}
+	var req disabledRequest
+	if err := s.decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	if req.Disabled == nil {
+		return errorf(CodeInvalidRequest, "disabled is required")
+	}
+	now := s.cfg.Now()
+	res, err := s.commit(r.Context(), &fsm.SetDisabled{At: now, UserID: u.ID, Disabled: *req.Disabled, DenyUntil: s.denyUntil(now)})
+	if err != nil {
+		return err
+	}
+	if errors.Is(res.Err, fsm.ErrUserNotFound) {
+		return errorf(CodeNotFound, "user not found")
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	writeJSON(w, http.StatusOK, viewUser(res.User, true))
+	return nil
+}

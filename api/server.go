@@ -1,0 +1,292 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/rotorhq/rotor/actors"
+	"github.com/rotorhq/rotor/cluster"
+	"github.com/rotorhq/rotor/fsm"
+	"github.com/rotorhq/rotor/token"
+)
+
+// Config sets the HTTP layer's behaviour.
+type Config struct {
+	// NodeID is reported by /v1/cluster.
+	NodeID string
+
+	// Issuer is the access tokens' iss and the base of the metadata URLs;
+	// Audience is their aud.
+	Issuer   string
+	Audience string
+
+	// AccessTTL is the access-token lifetime; IdleTTL how far a refresh moves
+	// the idle deadline; MaxTTL the absolute session lifetime.
+	AccessTTL time.Duration
+	IdleTTL   time.Duration
+	MaxTTL    time.Duration
+
+	// Leeway is the clock skew verifiers allow on exp and iat.
+	Leeway time.Duration
+
+	// Signup lets anyone create an account with POST /v1/users.
+	Signup bool
+
+	// ServiceKey authenticates trusted backends; empty disables them.
+	ServiceKey string
+
+	// AllowedOrigins are the browser origins that may use the refresh cookie.
+	AllowedOrigins []string
+
+	// MaxBodyBytes caps request bodies.
+	MaxBodyBytes int64
+
+	// Passwords are the argon2id costs for new hashes.
+	Passwords PasswordParams
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	Logger *slog.Logger
+}
+
+// Deps are the node's parts the HTTP layer drives.
+type Deps struct {
+	State  *fsm.FSM
+	Node   *cluster.Node
+	Actors *actors.Manager
+	Keys   *token.Keyring
+}
+
+// Server serves the Rotor API.
+type Server struct {
+	cfg       Config
+	deps      Deps
+	log       *slog.Logger
+	signer    *token.Signer
+	verifier  *token.Verifier
+	passwords *passwords
+	router    *mux.Router
+}
+
+// New returns a Server. cfg must be validated by the caller.
+func New(cfg Config, deps Deps) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Passwords == (PasswordParams{}) {
+		cfg.Passwords = DefaultPasswordParams()
+	}
+	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger}
+	s.signer = &token.Signer{Keyring: deps.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
+	s.verifier = token.NewVerifier(token.VerifierConfig{
+		Keyring:     deps.Keys,
+		Issuer:      cfg.Issuer,
+		Audience:    cfg.Audience,
+		Leeway:      cfg.Leeway,
+		Now:         cfg.Now,
+		AcceptEpoch: s.epochPublished,
+	})
+	s.passwords = newPasswords(cfg.Passwords, 2*runtime.GOMAXPROCS(0))
+	s.router = s.routes()
+	return s
+}
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// HTTPServer returns an http.Server for the handler with Rotor's limits:
+// header size and read, write and idle timeouts that bound what a slow or
+// hostile client can hold.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// epochPublished reports whether tokens of a key epoch are still accepted:
+// the current epoch, and a retired one until every token it signed expired.
+func (s *Server) epochPublished(number uint64) bool {
+	e, ok := s.deps.State.Epoch(number)
+	if !ok {
+		return false
+	}
+	return e.Retired.IsZero() || s.cfg.Now().Sub(e.Retired) < s.cfg.AccessTTL+s.cfg.Leeway
+}
+
+// publishedEpochs lists the epochs epochPublished accepts, for JWKS.
+func (s *Server) publishedEpochs() []uint64 {
+	var out []uint64
+	for _, e := range s.deps.State.Epochs() {
+		if s.epochPublished(e.Number) {
+			out = append(out, e.Number)
+		}
+	}
+	return out
+}
+
+// handlerFunc is a handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// wrap turns fn into an http.Handler that writes fn's error in the format of
+// its endpoint family and recovers from panics.
+func (s *Server) wrap(fn handlerFunc, oauth bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.writeError(w, r, fmt.Errorf("panic: %v", v), oauth)
+			}
+		}()
+		if err := fn(w, r); err != nil {
+			s.writeError(w, r, err, oauth)
+		}
+	})
+}
+
+func (s *Server) routes() *mux.Router {
+	r := mux.NewRouter()
+	v1 := func(path string, fn handlerFunc, methods ...string) {
+		r.Handle(path, s.wrap(fn, false)).Methods(methods...)
+	}
+	oauth := func(path string, fn handlerFunc, methods ...string) {
+		r.Handle(path, s.wrap(fn, true)).Methods(methods...)
+	}
+
+	// Accounts.
+	v1("/v1/users", s.handleCreateUser, http.MethodPost)
+	v1("/v1/login", s.handleLogin, http.MethodPost)
+	v1("/v1/me", s.handleMe, http.MethodGet)
+	v1("/v1/me/password", s.handleChangePassword, http.MethodPut)
+
+	// Tokens.
+	v1("/v1/refresh", s.handleRefresh, http.MethodPost)
+	oauth("/oauth2/token", s.handleOAuthToken, http.MethodPost)
+	oauth("/oauth2/revoke", s.handleOAuthRevoke, http.MethodPost)
+	oauth("/oauth2/introspect", s.handleIntrospect, http.MethodPost)
+	v1("/.well-known/jwks.json", s.handleJWKS, http.MethodGet)
+	v1("/.well-known/oauth-authorization-server", s.handleMetadata, http.MethodGet)
+
+	// Sessions.
+	v1("/v1/sessions", s.handleListSessions, http.MethodGet)
+	v1("/v1/sessions", s.handleTrustedSession, http.MethodPost)
+	v1("/v1/sessions/{session_id}", s.handleDeleteSession, http.MethodDelete)
+	v1("/v1/logout", s.handleLogout, http.MethodPost)
+
+	// Admin.
+	v1("/v1/admin/users", s.handleAdminCreateUser, http.MethodPost)
+	v1("/v1/admin/users/{user_id}", s.handleAdminGetUser, http.MethodGet)
+	v1("/v1/admin/users/{user_id}/sessions", s.handleAdminListSessions, http.MethodGet)
+	v1("/v1/admin/users/{user_id}/sessions", s.handleAdminRevokeUser, http.MethodDelete)
+	v1("/v1/admin/sessions/{session_id}", s.handleAdminRevokeSession, http.MethodDelete)
+	v1("/v1/admin/users/{user_id}/roles", s.handleAdminSetRoles, http.MethodPut)
+	v1("/v1/admin/users/{user_id}/disabled", s.handleAdminSetDisabled, http.MethodPut)
+
+	// Operations.
+	v1("/livez", s.handleLivez, http.MethodGet)
+	v1("/readyz", s.handleReadyz, http.MethodGet)
+	v1("/v1/cluster", s.handleCluster, http.MethodGet)
+
+	r.NotFoundHandler = s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(CodeNotFound, "no endpoint at %s", r.URL.Path)
+	}, false)
+	r.MethodNotAllowedHandler = s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return &Error{Code: CodeInvalidRequest, Status: http.StatusMethodNotAllowed, Detail: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)}
+	}, false)
+	return r
+}
+
+// requireLeader returns an unavailable error unless this node leads.
+// NOTE: followers do not forward writes to the leader yet; in a cluster the
+// load balancer must send writes to the leader until they do.
+func (s *Server) requireLeader() error {
+	if !s.deps.Node.IsLeader() {
+		return unavailable(cluster.ErrNotLeader)
+	}
+	return nil
+}
+
+// commit applies a command and maps infrastructure failures to 503.
+func (s *Server) commit(ctx context.Context, c fsm.Command) (*fsm.Result, error) {
+	if err := s.requireLeader(); err != nil {
+		return nil, err
+	}
+	res, err := s.deps.Node.Apply(ctx, c)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return res, nil
+}
+
+// clientIP returns the address of the peer that sent the request.
+// NOTE: X-Forwarded-For is not trusted yet, so behind a load balancer this is
+// the balancer's address.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// denyUntil returns when the access tokens of a session revoked at now have
+// all expired.
+func (s *Server) denyUntil(now time.Time) time.Time {
+	return now.Add(s.cfg.AccessTTL + s.cfg.Leeway)
+}
+
+// EnsureAdmin creates the first admin account unless a user of that name
+// exists; an existing account is left unchanged, so a restart never resets a
+// password. The caller must lead.
+func (s *Server) EnsureAdmin(ctx context.Context, username, password string) error {
+	name, err := validateUsername(username)
+	if err != nil {
+		return fmt.Errorf("admin username: %w", err)
+	}
+	if _, ok := s.deps.State.UserByName(name); ok {
+		return nil
+	}
+	if err := validatePassword("admin password", password); err != nil {
+		return err
+	}
+	hash, err := s.passwords.hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	res, err := s.deps.Node.Apply(ctx, &fsm.CreateUser{
+		At: s.cfg.Now(), UserID: fsm.NewID(), Username: name, PasswordHash: hash, Roles: []string{AdminRole},
+	})
+	if err != nil {
+		return err
+	}
+	if res.Err != nil && !errors.Is(res.Err, fsm.ErrUsernameTaken) {
+		return res.Err
+	}
+	s.log.Info("created the admin account", "username", name)
+	return nil
+}

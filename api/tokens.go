@@ -1,0 +1,272 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/rotorhq/rotor/actors"
+	"github.com/rotorhq/rotor/fsm"
+	"github.com/rotorhq/rotor/token"
+)
+
+// Token delivery modes of login.
+const (
+	deliveryBody   = "body"
+	deliveryCookie = "cookie"
+)
+
+// tokenResponse is the body of every successful login and refresh.
+type tokenResponse struct {
+	AccessToken           string `json:"access_token"`
+	TokenType             string `json:"token_type"`
+	ExpiresIn             int64  `json:"expires_in"`
+	RefreshToken          string `json:"refresh_token,omitempty"`
+	RefreshTokenExpiresIn int64  `json:"refresh_token_expires_in"`
+	SessionID             string `json:"session_id"`
+}
+
+// issue signs an access token for the session and writes the token
+// response, putting the refresh token in a cookie for cookie delivery.
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, sess *fsm.Session, refresh string, cookie bool) error {
+	u, ok := s.deps.State.User(sess.UserID)
+	if !ok {
+		return errorf(CodeSessionRevoked, "the user of this session no longer exists")
+	}
+	epoch := s.deps.State.CurrentEpoch()
+	if epoch == 0 {
+		return unavailable(errors.New("no signing key yet"))
+	}
+	now := s.cfg.Now()
+	roles := u.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	access, exp, err := s.signer.Sign(epoch, now, u.ID.String(), sess.ID.String(), roles)
+	if err != nil {
+		return err
+	}
+
+	resp := tokenResponse{
+		AccessToken:           access,
+		TokenType:             "Bearer",
+		ExpiresIn:             seconds(exp.Sub(now)),
+		RefreshToken:          refresh,
+		RefreshTokenExpiresIn: seconds(sess.Deadline().Sub(now)),
+		SessionID:             sess.ID.String(),
+	}
+	if cookie {
+		setRefreshCookie(w, r, refresh, int(resp.RefreshTokenExpiresIn))
+		resp.RefreshToken = ""
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// seconds rounds d to whole seconds; JWT times are whole seconds, so a
+// lifetime of 300s must not show as 299.
+func seconds(d time.Duration) int64 {
+	return max(int64(d.Round(time.Second)/time.Second), 0)
+}
+
+type loginRequest struct {
+	Username      string `json:"username"`
+	Password      string `json:"password"`
+	DeviceID      string `json:"device_id"`
+	DeviceName    string `json:"device_name"`
+	TokenDelivery string `json:"token_delivery"`
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
+	var req loginRequest
+	if err := s.decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	if err := validateLogin(&req); err != nil {
+		return err
+	}
+
+	// The password is checked against this node's copy of the user. Unknown
+	// users cost the same hash as known ones, so timing does not reveal
+	// which usernames exist.
+	u, found := s.deps.State.UserByName(normalizeUsername(req.Username))
+	hash := ""
+	if found {
+		hash = u.PasswordHash
+	}
+	ok, err := s.passwords.verify(r.Context(), hash, req.Password)
+	if err != nil {
+		return unavailable(err)
+	}
+	if !found || !ok {
+		return errorf(CodeInvalidCredentials, "username or password is wrong")
+	}
+	if u.Disabled {
+		return errorf(CodeUserDisabled, "this account is disabled")
+	}
+
+	sess, err := s.createSession(r, u, req.DeviceID, req.DeviceName, false)
+	if err != nil {
+		return err
+	}
+	return s.issue(w, r, sess, s.deps.Keys.MintRefresh(sess.ID, sess.Generation, sess.Nonce), req.TokenDelivery == deliveryCookie)
+}
+
+// createSession commits a new session for u. Unless trusted is set, the
+// commit fails if u's credentials changed after the password was checked.
+func (s *Server) createSession(r *http.Request, u *fsm.User, deviceID, deviceName string, trusted bool) (*fsm.Session, error) {
+	now := s.cfg.Now()
+	res, err := s.commit(r.Context(), &fsm.CreateSession{
+		At:                now,
+		SessionID:         fsm.NewID(),
+		UserID:            u.ID,
+		Nonce:             fsm.NewID(),
+		IdleExpires:       now.Add(s.cfg.IdleTTL),
+		Expires:           now.Add(s.cfg.MaxTTL),
+		CredentialVersion: u.CredentialVersion,
+		AnyCredential:     trusted,
+		DeviceID:          deviceID,
+		DeviceName:        deviceName,
+		UserAgent:         truncateUTF8(r.UserAgent(), maxUserAgentLen),
+		IP:                clientIP(r),
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case res.Err == nil:
+		return res.Session, nil
+	case errors.Is(res.Err, fsm.ErrUserDisabled):
+		return nil, errorf(CodeUserDisabled, "this account is disabled")
+	case errors.Is(res.Err, fsm.ErrStaleCredentials):
+		return nil, errorf(CodeInvalidCredentials, "the password changed during login; log in again")
+	case errors.Is(res.Err, fsm.ErrUserNotFound):
+		return nil, errorf(CodeNotFound, "user not found")
+	}
+	return nil, res.Err
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
+	var req refreshRequest
+	if err := s.decodeJSON(w, r, &req, true); err != nil {
+		return err
+	}
+	raw, cookie := req.RefreshToken, false
+	if raw == "" {
+		c, err := s.cookieRefreshToken(r)
+		if err != nil {
+			return err
+		}
+		raw, cookie = c, c != ""
+	}
+	if raw == "" {
+		return errorf(CodeInvalidRequest, "refresh_token is required")
+	}
+	sess, next, err := s.refresh(r.Context(), r, raw)
+	if err != nil {
+		if cookie && isTerminal(err) {
+			clearRefreshCookie(w, r)
+		}
+		return err
+	}
+	return s.issue(w, r, sess, next, cookie)
+}
+
+// handleOAuthToken is the RFC 6749 token endpoint; it supports only the
+// refresh_token grant.
+func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) error {
+	form, err := s.decodeForm(w, r)
+	if err != nil {
+		return err
+	}
+	switch gt := form.Get("grant_type"); gt {
+	case "refresh_token":
+	case "":
+		return errorf(CodeInvalidRequest, "grant_type is required")
+	default:
+		return &Error{Code: CodeInvalidRequest, OAuthError: "unsupported_grant_type", Detail: "only grant_type=refresh_token is supported"}
+	}
+	raw := form.Get("refresh_token")
+	if raw == "" {
+		return errorf(CodeInvalidRequest, "refresh_token is required")
+	}
+	sess, next, err := s.refresh(r.Context(), r, raw)
+	if err != nil {
+		return err
+	}
+	return s.issue(w, r, sess, next, false)
+}
+
+// parseRefresh decodes a refresh token and checks its MAC against this
+// node's copy of the session, so garbage and forgeries never reach the
+// leader or touch the real session.
+func (s *Server) parseRefresh(raw string) (token.RefreshToken, *fsm.Session, error) {
+	tok, err := token.ParseRefresh(raw)
+	if err != nil {
+		return tok, nil, &Error{Code: CodeRefreshInvalid, Detail: "refresh token is malformed", Cause: err}
+	}
+	sess, ok := s.deps.State.Session(fsm.ID(tok.SessionID))
+	if !ok {
+		return tok, nil, errorf(CodeRefreshInvalid, "refresh token is not known")
+	}
+	if err := s.deps.Keys.VerifyRefresh(tok, sess.Nonce); err != nil {
+		return tok, nil, &Error{Code: CodeRefreshInvalid, Detail: "refresh token is not valid", Cause: err}
+	}
+	return tok, sess, nil
+}
+
+// refresh runs a refresh through the session's actor on the leader.
+func (s *Server) refresh(ctx context.Context, r *http.Request, raw string) (*fsm.Session, string, error) {
+	tok, _, err := s.parseRefresh(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.requireLeader(); err != nil {
+		return nil, "", err
+	}
+	res, err := s.deps.Actors.Refresh(ctx, tok, truncateUTF8(r.UserAgent(), maxUserAgentLen), clientIP(r))
+	if err != nil {
+		return nil, "", actorError(err)
+	}
+	return res.Session, res.RefreshToken, nil
+}
+
+// actorError maps a refresh or revoke failure to its code. Only the leader
+// losing leadership or a failed commit become 503, which clients retry with
+// the same token; everything else is final for that token.
+func actorError(err error) error {
+	switch {
+	case errors.Is(err, actors.ErrInvalidToken):
+		return errorf(CodeRefreshInvalid, "refresh token is not valid")
+	case errors.Is(err, actors.ErrReused):
+		return errorf(CodeRefreshReused, "refresh token was already used; the session has been revoked")
+	case errors.Is(err, actors.ErrRevoked):
+		return errorf(CodeSessionRevoked, "the session was revoked; log in again")
+	case errors.Is(err, actors.ErrExpired):
+		return errorf(CodeSessionExpired, "the session has expired; log in again")
+	case errors.Is(err, actors.ErrNotFound):
+		return errorf(CodeNotFound, "session not found")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &Error{Code: CodeUnavailable, Detail: "the request timed out; retry with the same token", RetryAfter: 1, Cause: err}
+	}
+	return unavailable(err)
+}
+
+// isTerminal reports whether a refresh error ends the session for the
+// client, so its cookie is useless.
+func isTerminal(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code {
+	case CodeRefreshInvalid, CodeRefreshReused, CodeSessionRevoked, CodeSessionExpired:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// config is everything a node is started with. Every flag can also be set by
+// an environment variable: --reuse-grace is ROTOR_REUSE_GRACE. A flag on the
+// command line wins over the variable.
+type config struct {
+	NodeID   string
+	HTTPAddr string
+	RaftAddr string
+	DataDir  string
+
+	AccessTTL      time.Duration
+	RefreshIdleTTL time.Duration
+	SessionMaxTTL  time.Duration
+	ReuseGrace     time.Duration
+	Leeway         time.Duration
+	Signup         bool
+
+	Issuer         string
+	Audience       string
+	AllowedOrigins string
+
+	ClusterSecretFile string
+	ServiceKeyFile    string
+	AdminUsername     string
+
+	CleanupInterval time.Duration
+	LogLevel        string
+	LogFormat       string
+
+	// Read from the environment only, never from flags, so they stay out
+	// of process listings.
+	clusterSecret string
+	serviceKey    string
+	adminPassword string
+}
+
+func newFlagSet(cfg *config, output io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("rotor", flag.ContinueOnError)
+	fs.SetOutput(output)
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "rotor-1"
+	}
+	fs.StringVar(&cfg.NodeID, "node-id", host, "Raft server id of this node")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address the HTTP API listens on")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:8081", "address Raft listens on and advertises")
+	fs.StringVar(&cfg.DataDir, "data-dir", "./rotor-data", "directory for the Raft log, snapshots and the generated cluster secret")
+
+	fs.DurationVar(&cfg.AccessTTL, "access-ttl", 5*time.Minute, "lifetime of access tokens")
+	fs.DurationVar(&cfg.RefreshIdleTTL, "refresh-idle-ttl", 336*time.Hour, "how long a session lives without a refresh; each refresh moves this deadline")
+	fs.DurationVar(&cfg.SessionMaxTTL, "session-max-ttl", 2160*time.Hour, "absolute session lifetime, fixed at login")
+	fs.DurationVar(&cfg.ReuseGrace, "reuse-grace", 10*time.Second, "how long after a rotation the previous refresh token returns the same successor; 0 makes every second use reuse")
+	fs.DurationVar(&cfg.Leeway, "leeway", 10*time.Second, "clock skew allowed when checking exp and iat of access tokens")
+	fs.BoolVar(&cfg.Signup, "signup", true, "let anyone create an account with POST /v1/users")
+
+	fs.StringVar(&cfg.Issuer, "issuer", "", "iss of access tokens and base URL in the metadata (default http://<http-addr>)")
+	fs.StringVar(&cfg.Audience, "audience", "rotor", "aud of access tokens")
+	fs.StringVar(&cfg.AllowedOrigins, "allowed-origins", "", "comma-separated browser origins that may use the refresh cookie")
+
+	fs.StringVar(&cfg.ClusterSecretFile, "cluster-secret-file", "", "file holding the cluster secret (at least 32 bytes); overrides ROTOR_CLUSTER_SECRET")
+	fs.StringVar(&cfg.ServiceKeyFile, "service-key-file", "", "file holding the service key for trusted backends; overrides ROTOR_SERVICE_KEY")
+	fs.StringVar(&cfg.AdminUsername, "admin-username", "", "create this admin account at start if it does not exist; its password comes from ROTOR_ADMIN_PASSWORD")
+
+	fs.DurationVar(&cfg.CleanupInterval, "cleanup-interval", time.Minute, "how often the leader removes expired sessions and deny entries")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
+	return fs
+}
+
+// envName returns the environment variable of a flag: ROTOR_ and the flag's
+// name in upper case with - replaced by _.
+func envName(flagName string) string {
+	return "ROTOR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads flags and environment into a validated config.
+func parseConfig(args []string, getenv func(string) string, output io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := newFlagSet(cfg, output)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q; every setting is a flag", fs.Arg(0))
+	}
+
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		v := getenv(envName(f.Name))
+		if set[f.Name] || v == "" || envErr != nil {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			envErr = fmt.Errorf("invalid %s=%q: %w", envName(f.Name), v, err)
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	cfg.clusterSecret = getenv("ROTOR_CLUSTER_SECRET")
+	cfg.serviceKey = getenv("ROTOR_SERVICE_KEY")
+	cfg.adminPassword = getenv("ROTOR_ADMIN_PASSWORD")
+
+	if cfg.Issuer == "" {
+		cfg.Issuer = "http://" + cfg.HTTPAddr
+	}
+	return cfg, cfg.validate()
+}
+
+// validate checks each setting and the rules between them.
+func (c *config) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.NodeID != "", "--node-id must not be empty")
+	check(c.HTTPAddr != "", "--http-addr must not be empty")
+	check(c.RaftAddr != "", "--raft-addr must not be empty")
+	check(c.DataDir != "", "--data-dir must not be empty")
+	check(c.AccessTTL >= time.Second, "--access-ttl %s must be at least 1s", c.AccessTTL)
+	check(c.RefreshIdleTTL > c.AccessTTL, "--refresh-idle-ttl %s must be longer than --access-ttl %s", c.RefreshIdleTTL, c.AccessTTL)
+	check(c.SessionMaxTTL >= c.RefreshIdleTTL, "--session-max-ttl %s must not be shorter than --refresh-idle-ttl %s", c.SessionMaxTTL, c.RefreshIdleTTL)
+	check(c.ReuseGrace >= 0, "--reuse-grace %s must not be negative", c.ReuseGrace)
+	check(c.ReuseGrace < c.AccessTTL, "--reuse-grace %s must be shorter than --access-ttl %s", c.ReuseGrace, c.AccessTTL)
+	check(c.Leeway >= 0 && c.Leeway < c.AccessTTL, "--leeway %s must be between 0 and --access-ttl %s", c.Leeway, c.AccessTTL)
+	check(c.CleanupInterval >= time.Second, "--cleanup-interval %s must be at least 1s", c.CleanupInterval)
+	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format %q must be text or json", c.LogFormat)
+	check(c.AdminUsername == "" || c.adminPassword != "", "--admin-username needs ROTOR_ADMIN_PASSWORD")
+	return errors.Join(errs...)
+}
+
+// origins returns the parsed --allowed-origins list.
+func (c *config) origins() []string {
+	var out []string
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}

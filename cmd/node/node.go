@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rotorhq/rotor/actors"
+	"github.com/rotorhq/rotor/api"
+	"github.com/rotorhq/rotor/cluster"
+	"github.com/rotorhq/rotor/fsm"
+	"github.com/rotorhq/rotor/token"
+)
+
+// node is one running Rotor process: Raft with the FSM, the actors, the
+// HTTP server and the leader's duties.
+type node struct {
+	cfg    *config
+	log    *slog.Logger
+	state  *fsm.FSM
+	raft   *cluster.Node
+	actors *actors.Manager
+	api    *api.Server
+	http   *http.Server
+	ln     net.Listener
+
+	// leaderCancel stops the current term's leader duties; guarded by mu.
+	mu           sync.Mutex
+	leaderCancel context.CancelFunc
+	leaderDone   chan struct{}
+}
+
+// startNode opens storage, starts Raft and listens for HTTP. It returns once
+// the listener is bound; serve runs the HTTP server.
+func startNode(cfg *config, logger *slog.Logger) (*node, error) {
+	secret, err := loadSecret(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := token.NewKeyring(secret)
+	if err != nil {
+		return nil, err
+	}
+	serviceKey, err := loadServiceKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	n := &node{cfg: cfg, log: logger, state: fsm.New(nil)}
+
+	// Raft, with the FSM.
+	rc := cluster.DefaultConfig()
+	rc.NodeID = cfg.NodeID
+	rc.RaftAddr = cfg.RaftAddr
+	rc.DataDir = cfg.DataDir
+	rc.Bootstrap = true
+	rc.Logger = logger
+	n.raft, err = cluster.Open(rc, n.state)
+	if err != nil {
+		return nil, err
+	}
+
+	// Actors and the API.
+	n.actors = actors.NewManager(actors.Config{
+		Grace:   cfg.ReuseGrace,
+		IdleTTL: cfg.RefreshIdleTTL,
+		DenyFor: cfg.AccessTTL + cfg.Leeway,
+		Logger:  logger,
+	}, n.state, n.raft, keys)
+	n.api = api.New(api.Config{
+		NodeID:         cfg.NodeID,
+		Issuer:         cfg.Issuer,
+		Audience:       cfg.Audience,
+		AccessTTL:      cfg.AccessTTL,
+		IdleTTL:        cfg.RefreshIdleTTL,
+		MaxTTL:         cfg.SessionMaxTTL,
+		Leeway:         cfg.Leeway,
+		Signup:         cfg.Signup,
+		ServiceKey:     serviceKey,
+		AllowedOrigins: cfg.origins(),
+		Logger:         logger,
+	}, api.Deps{State: n.state, Node: n.raft, Actors: n.actors, Keys: keys})
+	n.raft.OnLeadership(n.leadershipChanged)
+	if n.raft.IsLeader() {
+		n.leadershipChanged(true)
+	}
+
+	// HTTP.
+	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		n.raft.Close()
+		return nil, fmt.Errorf("listen on http address %q: %w", cfg.HTTPAddr, err)
+	}
+	n.http = n.api.HTTPServer(cfg.HTTPAddr)
+	logger.Info("node started", "node_id", cfg.NodeID, "http_addr", n.ln.Addr().String(),
+		"raft_addr", cfg.RaftAddr, "data_dir", cfg.DataDir)
+	return n, nil
+}
+
+// serve runs the HTTP server until stop.
+func (n *node) serve() error {
+	if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// addr returns the bound HTTP address.
+func (n *node) addr() string { return n.ln.Addr().String() }
+
+// stop drains HTTP requests, ends the leader's duties and shuts Raft down.
+func (n *node) stop(ctx context.Context) error {
+	var errs []error
+	if err := n.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("shut down http: %w", err))
+	}
+	n.leadershipChanged(false)
+	if err := n.raft.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("shut down raft: %w", err))
+	}
+	n.log.Info("node stopped", "node_id", n.cfg.NodeID)
+	return errors.Join(errs...)
+}
+
+// leadershipChanged starts the leader's duties when this node wins an
+// election and stops them, with every actor, when it loses leadership.
+func (n *node) leadershipChanged(leader bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.leaderCancel != nil {
+		n.leaderCancel()
+		<-n.leaderDone
+		n.leaderCancel = nil
+	}
+	n.actors.SetLeading(false)
+	if !leader {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.leaderCancel = cancel
+	n.leaderDone = make(chan struct{})
+	go n.lead(ctx, n.leaderDone)
+}
+
+// lead runs for one term of leadership.
+func (n *node) lead(ctx context.Context, done chan struct{}) {
+	defer close(done)
+
+	// Catch up: actors must decide on every entry the previous leader
+	// committed, or a replay could be mistaken for reuse.
+	for {
+		err := n.raft.Barrier(5 * time.Second)
+		if err == nil {
+			break
+		}
+		n.log.Warn("barrier after election failed; retrying", "error", err)
+		if !sleepCtx(ctx, 200*time.Millisecond) {
+			return
+		}
+	}
+
+	// The first signing key, once per cluster.
+	if n.state.CurrentEpoch() == 0 {
+		if err := n.applyRetry(ctx, func() fsm.Command { return &fsm.RotateSigningKey{At: time.Now(), FromEpoch: 0} }); err != nil {
+			return
+		}
+		n.log.Info("created the first signing key epoch")
+	}
+	if n.cfg.AdminUsername != "" {
+		if err := n.api.EnsureAdmin(ctx, n.cfg.AdminUsername, n.cfg.adminPassword); err != nil {
+			n.log.Error("could not create the admin account", "username", n.cfg.AdminUsername, "error", err)
+		}
+	}
+	n.actors.SetLeading(true)
+	n.log.Info("serving as leader", "node_id", n.cfg.NodeID)
+
+	// Cleanup, periodically, for as long as this term lasts.
+	ticker := time.NewTicker(n.cfg.CleanupInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			now := time.Now()
+			if _, err := n.raft.Apply(ctx, &fsm.Cleanup{At: now, RetiredBefore: now.Add(-(n.cfg.AccessTTL + n.cfg.Leeway))}); err != nil {
+				n.log.Warn("cleanup failed; retrying at the next interval", "error", err)
+			}
+		}
+	}
+}
+
+// applyRetry applies the command build returns until it commits or ctx ends.
+// A rejected precondition counts as done: another leader did the work.
+func (n *node) applyRetry(ctx context.Context, build func() fsm.Command) error {
+	for {
+		_, err := n.raft.Apply(ctx, build())
+		if err == nil {
+			return nil
+		}
+		n.log.Warn("leader command failed; retrying", "error", err)
+		if !sleepCtx(ctx, 200*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,165 @@
+package fsm
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// FSM is Rotor's replicated state machine.
+type FSM struct {
+	// mu guards the maps and slices below. Raft's apply goroutine holds it for
+	// writing; accessors hold it for reading.
+	mu           sync.RWMutex
+	users        map[ID]*User
+	usernames    map[string]ID
+	sessions     map[ID]*Session
+	userSessions map[ID][]ID // session ids per user, in creation order
+	epochs       []Epoch     // oldest first; the last one is current
+
+	// revocations has its own lock; Apply adds to it while holding mu.
+	revocations *Revocations
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// New returns an empty state machine that records revocations in revs. A nil
+// revs gets a fresh set.
+func New(revs *Revocations) *FSM {
+	if revs == nil {
+		revs = NewRevocations()
+	}
+	f := &FSM{revocations: revs}
+	f.reset()
+	return f
+}
+
+func (f *FSM) reset() {
+	f.users = make(map[ID]*User)
+	f.usernames = make(map[string]ID)
+	f.sessions = make(map[ID]*Session)
+	f.userSessions = make(map[ID][]ID)
+	f.epochs = nil
+}
+
+// Apply applies one log entry. It returns a *Result for command entries and
+// nil for entries of other kinds.
+func (f *FSM) Apply(l *raft.Log) any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applyLog(l)
+}
+
+// ApplyBatch applies the entries raft committed together under one lock.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, l := range logs {
+		out[i] = f.applyLog(l)
+	}
+	return out
+}
+
+func (f *FSM) applyLog(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	c, err := Decode(l.Data)
+	if err != nil {
+		// An entry this version cannot read changes nothing; the caller
+		// that proposed it sees the error.
+		return &Result{Err: err}
+	}
+	return f.apply(c)
+}
+
+// ApplyCommand applies a command directly, without Raft. Tests and
+// benchmarks use it; a running node applies only through the log.
+func (f *FSM) ApplyCommand(c Command) *Result {
+	data, err := Encode(c)
+	if err != nil {
+		return &Result{Err: err}
+	}
+	res, _ := f.Apply(&raft.Log{Type: raft.LogCommand, Data: data}).(*Result)
+	return res
+}
+
+// User returns the user with the given id.
+func (f *FSM) User(id ID) (*User, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	u, ok := f.users[id]
+	return u, ok
+}
+
+// UserByName returns the user with the given normalized username.
+func (f *FSM) UserByName(username string) (*User, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	id, ok := f.usernames[username]
+	if !ok {
+		return nil, false
+	}
+	return f.users[id], true
+}
+
+// Session returns the session with the given id, revoked or not.
+func (f *FSM) Session(id ID) (*Session, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	s, ok := f.sessions[id]
+	return s, ok
+}
+
+// UserSessions returns the user's sessions, revoked ones included, in creation
+// order.
+func (f *FSM) UserSessions(user ID) []*Session {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	ids := f.userSessions[user]
+	out := make([]*Session, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, f.sessions[id])
+	}
+	return out
+}
+
+// Revocations returns the deny set the FSM writes to.
+func (f *FSM) Revocations() *Revocations { return f.revocations }
+
+// CurrentEpoch returns the signing-key epoch new tokens are signed with; 0
+// means no key exists yet.
+func (f *FSM) CurrentEpoch() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.currentEpoch()
+}
+
+// Epochs returns every epoch still kept, oldest first.
+func (f *FSM) Epochs() []Epoch {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return slices.Clone(f.epochs)
+}
+
+// Counts returns how many users and sessions the state holds.
+func (f *FSM) Counts() (users, sessions int) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.users), len(f.sessions)
+}
+
+// Epoch returns the kept epoch with the given number. It does not allocate,
+// because access-token validation calls it on every request.
+func (f *FSM) Epoch(number uint64) (Epoch, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for i := len(f.epochs) - 1; i >= 0; i-- {
+		if f.epochs[i].Number == number {
+			return f.epochs[i], true
+		}
+	}
+	return Epoch{}, false
+}
