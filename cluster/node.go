@@ -362,3 +362,11 @@ func (n *Node) Servers() ([]Server, error) {
 	}
 	return out, nil
 }
+
+// Snapshot takes a snapshot now and compacts the log behind it.
+func (n *Node) Snapshot() error {
+	if err := n.raft.Snapshot().Error(); err != nil {
+		return fmt.Errorf("take snapshot: %w", err)
+	}
+	return nil
+}
