@@ -108,9 +108,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("invalid snapshot header: %d users, %d sessions", header.Users, header.Sessions)
 	}
 
-	// The counts come from the stream, so they only size the first allocation
-	// up to maxRestorePrealloc; a corrupt count then fails on a missing record
-	// instead of allocating count pointers up front.
+	// The counts come from the stream, so they size the first allocation only
+	// up to maxRestorePrealloc. A corrupt count then fails on a missing record
+	// instead of allocating room for count records up front.
 	users := make([]*User, 0, min(header.Users, maxRestorePrealloc))
 	for i := range header.Users {
 		u := new(User)
