@@ -75,6 +75,7 @@ type Server struct {
 	signer    *token.Signer
 	verifier  *token.Verifier
 	passwords *passwords
+	metrics   *metrics
 	router    *mux.Router
 }
 
@@ -103,6 +104,7 @@ func New(cfg Config, deps Deps) *Server {
 		AcceptEpoch: s.epochPublished,
 	})
 	s.passwords = newPasswords(cfg.Passwords, 2*runtime.GOMAXPROCS(0))
+	s.metrics = s.newMetrics()
 	s.router = s.routes()
 	return s
 }
@@ -211,6 +213,8 @@ func (s *Server) routes() *mux.Router {
 	v1("/livez", s.handleLivez, http.MethodGet)
 	v1("/readyz", s.handleReadyz, http.MethodGet)
 	v1("/v1/cluster", s.handleCluster, http.MethodGet)
+	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
+	r.Use(s.instrument)
 
 	r.NotFoundHandler = s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(CodeNotFound, "no endpoint at %s", r.URL.Path)

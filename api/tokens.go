@@ -231,7 +231,11 @@ func (s *Server) refresh(ctx context.Context, r *http.Request, raw string) (*fsm
 	}
 	res, err := s.deps.Actors.Refresh(ctx, tok, truncateUTF8(r.UserAgent(), maxUserAgentLen), clientIP(r))
 	if err != nil {
-		return nil, "", actorError(err)
+		err = actorError(err)
+	}
+	s.metrics.refresh.WithLabelValues(refreshOutcome(res.Replayed, err)).Inc()
+	if err != nil {
+		return nil, "", err
 	}
 	return res.Session, res.RefreshToken, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -115,6 +116,15 @@ type Node struct {
 
 	mu    sync.Mutex
 	hooks []func(leader bool) // guarded by mu; called on the notify goroutine
+
+	// observeApply, when set, receives the latency of every Apply.
+	observeApply atomic.Pointer[func(time.Duration)]
+}
+
+// ObserveApply registers a function that receives the latency of every
+// successful Apply, for metrics.
+func (n *Node) ObserveApply(fn func(time.Duration)) {
+	n.observeApply.Store(&fn)
 }
 
 // Open starts Raft on cfg.DataDir with the given state machine.
@@ -266,9 +276,13 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (*fsm.Result, error) {
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
 		timeout = max(time.Until(d), time.Millisecond)
 	}
+	start := time.Now()
 	f := n.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		return nil, classify(err)
+	}
+	if fn := n.observeApply.Load(); fn != nil {
+		(*fn)(time.Since(start))
 	}
 	res, ok := f.Response().(*fsm.Result)
 	if !ok {

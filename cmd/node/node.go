@@ -85,6 +85,7 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 		AllowedOrigins: cfg.origins(),
 		Logger:         logger,
 	}, api.Deps{State: n.state, Node: n.raft, Actors: n.actors, Keys: keys})
+	n.raft.ObserveApply(n.api.ObserveApply)
 	n.raft.OnLeadership(n.leadershipChanged)
 	if n.raft.IsLeader() {
 		n.leadershipChanged(true)
