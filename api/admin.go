@@ -117,7 +117,13 @@ func (s *Server) handleAdminSetRoles(w http.ResponseWriter, r *http.Request) err
 	if err := validateRoles(req.Roles); err != nil {
 		return err
 	}
-	res, err := s.commit(r.Context(), &fsm.SetRoles{At: s.cfg.Now(), UserID: u.ID, Roles: req.Roles})
+	return s.commitUserChange(w, r, &fsm.SetRoles{At: s.cfg.Now(), UserID: u.ID, Roles: req.Roles})
+}
+
+// commitUserChange commits a command that changes one user and answers with
+// the user as it is after the change.
+func (s *Server) commitUserChange(w http.ResponseWriter, r *http.Request, c fsm.Command) error {
+	res, err := s.commit(r.Context(), c)
 	if err != nil {
 		return err
 	}
@@ -150,16 +156,5 @@ func (s *Server) handleAdminSetDisabled(w http.ResponseWriter, r *http.Request) 
 		return errorf(CodeInvalidRequest, "disabled is required")
 	}
 	now := s.cfg.Now()
-	res, err := s.commit(r.Context(), &fsm.SetDisabled{At: now, UserID: u.ID, Disabled: *req.Disabled, DenyUntil: s.denyUntil(now)})
-	if err != nil {
-		return err
-	}
-	if errors.Is(res.Err, fsm.ErrUserNotFound) {
-		return errorf(CodeNotFound, "user not found")
-	}
-	if res.Err != nil {
-		return res.Err
-	}
-	writeJSON(w, http.StatusOK, viewUser(res.User, true))
-	return nil
+	return s.commitUserChange(w, r, &fsm.SetDisabled{At: now, UserID: u.ID, Disabled: *req.Disabled, DenyUntil: s.denyUntil(now)})
 }

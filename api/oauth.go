@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/rotorhq/rotor/fsm"
@@ -12,13 +13,9 @@ import (
 // the endpoint tells nothing about tokens. Revoking either kind of token ends
 // its session.
 func (s *Server) handleOAuthRevoke(w http.ResponseWriter, r *http.Request) error {
-	form, err := s.decodeForm(w, r)
+	form, raw, err := s.formToken(w, r)
 	if err != nil {
 		return err
-	}
-	raw := form.Get("token")
-	if raw == "" {
-		return errorf(CodeInvalidRequest, "token is required")
 	}
 	if session, ok := s.tokenSession(raw, form.Get("token_type_hint")); ok {
 		if err := s.revokeSession(r, session, fsm.ReasonLogout); err != nil && !isCode(err, CodeNotFound) {
@@ -28,6 +25,20 @@ func (s *Server) handleOAuthRevoke(w http.ResponseWriter, r *http.Request) error
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// formToken decodes an RFC 7009 or RFC 7662 form and returns it with its
+// required token parameter.
+func (s *Server) formToken(w http.ResponseWriter, r *http.Request) (url.Values, string, error) {
+	form, err := s.decodeForm(w, r)
+	if err != nil {
+		return nil, "", err
+	}
+	raw := form.Get("token")
+	if raw == "" {
+		return nil, "", errorf(CodeInvalidRequest, "token is required")
+	}
+	return form, raw, nil
 }
 
 // tokenSession returns the session a refresh or access token belongs to. The
@@ -90,13 +101,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 	}
-	form, err := s.decodeForm(w, r)
+	_, raw, err := s.formToken(w, r)
 	if err != nil {
 		return err
-	}
-	raw := form.Get("token")
-	if raw == "" {
-		return errorf(CodeInvalidRequest, "token is required")
 	}
 	writeJSON(w, http.StatusOK, s.introspect(raw))
 	return nil
