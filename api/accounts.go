@@ -3,18 +3,17 @@ package api
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/rotorhq/rotor/fsm"
 )
 
 // userView is a user as the API shows it.
 type userView struct {
-	UserID   string    `json:"user_id"`
-	Username string    `json:"username"`
-	Roles    []string  `json:"roles"`
-	Disabled *bool     `json:"disabled,omitempty"`
-	Created  time.Time `json:"created_at,omitzero"`
+	UserID   string     `json:"user_id"`
+	Username string     `json:"username"`
+	Roles    []string   `json:"roles"`
+	Disabled *bool      `json:"disabled,omitempty"`
+	Created  *timestamp `json:"created_at,omitempty"`
 }
 
 func viewUser(u *fsm.User, admin bool) userView {
@@ -25,7 +24,8 @@ func viewUser(u *fsm.User, admin bool) userView {
 	if admin {
 		disabled := u.Disabled
 		v.Disabled = &disabled
-		v.Created = u.Created.UTC()
+		created := timestamp(u.Created)
+		v.Created = &created
 	}
 	return v
 }
@@ -56,17 +56,18 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error 
 	if req.Password == "" {
 		return errorf(CodeInvalidRequest, "password is required")
 	}
-	return s.createUser(w, r, req, false)
+	return s.createUser(w, r, req, admin)
 }
 
-// createUser validates and commits a new account. allowNoPassword permits
-// accounts that only trusted backends start sessions for.
-func (s *Server) createUser(w http.ResponseWriter, r *http.Request, req createUserRequest, allowNoPassword bool) error {
+// createUser validates and commits a new account. Admins may leave out the
+// password, for accounts that only trusted backends start sessions for, and
+// get the admin view of the new user.
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, req createUserRequest, admin bool) error {
 	name, err := validateUsername(req.Username)
 	if err != nil {
 		return err
 	}
-	if req.Password != "" || !allowNoPassword {
+	if req.Password != "" || !admin {
 		if err := validatePassword("password", req.Password); err != nil {
 			return err
 		}
@@ -99,7 +100,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, req createUs
 	if res.Err != nil {
 		return res.Err
 	}
-	writeJSON(w, http.StatusCreated, viewUser(res.User, false))
+	writeJSON(w, http.StatusCreated, viewUser(res.User, admin))
 	return nil
 }
 

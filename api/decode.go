@@ -56,11 +56,15 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allow
 	if err != nil {
 		return err
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		if allowEmpty {
 			return nil
 		}
 		return errorf(CodeInvalidRequest, "request body is empty; send a JSON object")
+	}
+	if trimmed[0] != '{' {
+		return errorf(CodeInvalidRequest, "request body must be a JSON object")
 	}
 	return unmarshalStrict(body, v)
 }

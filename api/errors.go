@@ -136,17 +136,24 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, o
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	if e.Challenge != "" {
+	status := e.status()
+	switch {
+	case e.Challenge != "":
 		h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="rotor", error=%q, error_description=%q`, e.Challenge, e.Detail))
-	} else if e.status() == http.StatusUnauthorized && e.Code == CodeUnauthorized {
+	case status == http.StatusUnauthorized:
+		// HTTP requires a challenge on every 401.
 		h.Set("WWW-Authenticate", `Bearer realm="rotor"`)
 	}
 
-	status := e.status()
 	if oauth {
 		name := e.OAuthError
 		if name == "" {
 			name = codes[e.Code].oauth
+		}
+		if name == "invalid_grant" {
+			// RFC 6749 section 5.2 answers a bad grant with 400; 401 is
+			// for client authentication only.
+			status = http.StatusBadRequest
 		}
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(status)

@@ -116,6 +116,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 				route = tpl
 			}
 		}
+		// Responses carry tokens and session data; a handler that serves
+		// something cacheable (JWKS, metadata) overrides this.
+		w.Header().Set("Cache-Control", "no-store")
 		rec := &statusRecorder{ResponseWriter: w}
 		start := time.Now()
 		next.ServeHTTP(rec, r)

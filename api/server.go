@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -216,13 +217,43 @@ func (s *Server) routes() *mux.Router {
 	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
 	r.Use(s.instrument)
 
-	r.NotFoundHandler = s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		return errorf(CodeNotFound, "no endpoint at %s", r.URL.Path)
-	}, false)
-	r.MethodNotAllowedHandler = s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		return &Error{Code: CodeInvalidRequest, Status: http.StatusMethodNotAllowed, Detail: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)}
-	}, false)
+	r.NotFoundHandler = s.wrapByPath(func(w http.ResponseWriter, req *http.Request) error {
+		return errorf(CodeNotFound, "no endpoint at %s", req.URL.Path)
+	})
+	r.MethodNotAllowedHandler = s.wrapByPath(func(w http.ResponseWriter, req *http.Request) error {
+		allowed := allowedMethods(r, req)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		return &Error{Code: CodeInvalidRequest, Status: http.StatusMethodNotAllowed,
+			Detail: fmt.Sprintf("method %s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allowed, " or "))}
+	})
 	return r
+}
+
+// wrapByPath wraps fn like wrap, choosing the OAuth error format for paths
+// under /oauth2/.
+func (s *Server) wrapByPath(fn handlerFunc) http.Handler {
+	problem, oauth := s.wrap(fn, false), s.wrap(fn, true)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/oauth2/") {
+			oauth.ServeHTTP(w, r)
+			return
+		}
+		problem.ServeHTTP(w, r)
+	})
+}
+
+// allowedMethods lists the methods the router serves for the request's path.
+func allowedMethods(router *mux.Router, req *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := req.Clone(req.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if router.Match(probe, &match) && match.MatchErr == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // requireLeader returns an unavailable error unless this node leads.

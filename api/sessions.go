@@ -10,6 +10,15 @@ import (
 	"github.com/rotorhq/rotor/fsm"
 )
 
+// timestamp is a time in the API's format: RFC 3339 in UTC with exactly
+// three fractional digits, so clients can rely on millisecond precision.
+type timestamp time.Time
+
+// MarshalJSON writes the time as a JSON string.
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z07:00") + `"`), nil
+}
+
 // sessionView is a session as the API shows it.
 type sessionView struct {
 	SessionID       string    `json:"session_id"`
@@ -17,10 +26,10 @@ type sessionView struct {
 	DeviceName      string    `json:"device_name"`
 	UserAgent       string    `json:"user_agent"`
 	IP              string    `json:"ip"`
-	CreatedAt       time.Time `json:"created_at"`
-	LastRefreshedAt time.Time `json:"last_refreshed_at"`
-	IdleExpiresAt   time.Time `json:"idle_expires_at"`
-	ExpiresAt       time.Time `json:"expires_at"`
+	CreatedAt       timestamp `json:"created_at"`
+	LastRefreshedAt timestamp `json:"last_refreshed_at"`
+	IdleExpiresAt   timestamp `json:"idle_expires_at"`
+	ExpiresAt       timestamp `json:"expires_at"`
 	Current         bool      `json:"current"`
 }
 
@@ -50,10 +59,10 @@ func (s *Server) liveSessions(user, current fsm.ID) (sessionList, error) {
 			DeviceName:      ss.DeviceName,
 			UserAgent:       ss.UserAgent,
 			IP:              ss.IP,
-			CreatedAt:       ss.Created.UTC(),
-			LastRefreshedAt: ss.LastRefreshed.UTC(),
-			IdleExpiresAt:   ss.IdleExpires.UTC(),
-			ExpiresAt:       ss.Expires.UTC(),
+			CreatedAt:       timestamp(ss.Created),
+			LastRefreshedAt: timestamp(ss.LastRefreshed),
+			IdleExpiresAt:   timestamp(ss.IdleExpires),
+			ExpiresAt:       timestamp(ss.Expires),
 			Current:         ss.ID == current,
 		})
 	}

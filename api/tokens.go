@@ -51,9 +51,9 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, sess *fsm.Session
 	resp := tokenResponse{
 		AccessToken:           access,
 		TokenType:             "Bearer",
-		ExpiresIn:             seconds(exp.Sub(now)),
+		ExpiresIn:             secondsUntil(now, exp),
 		RefreshToken:          refresh,
-		RefreshTokenExpiresIn: seconds(sess.Deadline().Sub(now)),
+		RefreshTokenExpiresIn: secondsUntil(now, sess.Deadline()),
 		SessionID:             sess.ID.String(),
 	}
 	if cookie {
@@ -64,10 +64,11 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, sess *fsm.Session
 	return nil
 }
 
-// seconds rounds d to whole seconds; JWT times are whole seconds, so a
-// lifetime of 300s must not show as 299.
-func seconds(d time.Duration) int64 {
-	return max(int64(d.Round(time.Second)/time.Second), 0)
+// secondsUntil counts whole seconds from now to t on the Unix second grid,
+// the grid of JWT times, so an access token's exp minus expires_in is the
+// second of iat and a 300s lifetime never shows as 299.
+func secondsUntil(now, t time.Time) int64 {
+	return max(t.Unix()-now.Unix(), 0)
 }
 
 type loginRequest struct {
@@ -212,6 +213,12 @@ func (s *Server) parseRefresh(raw string) (token.RefreshToken, *fsm.Session, err
 	}
 	sess, ok := s.deps.State.Session(fsm.ID(tok.SessionID))
 	if !ok {
+		// Cleanup drops a session after its deadline (or, once revoked,
+		// after its last access token expired). A token this cluster minted
+		// for it is then an expired session's, not a forgery.
+		if s.deps.Keys.VerifyRefreshOrigin(tok) == nil {
+			return tok, nil, errorf(CodeSessionExpired, "the session has ended; log in again")
+		}
 		return tok, nil, errorf(CodeRefreshInvalid, "refresh token is not known")
 	}
 	if err := s.deps.Keys.VerifyRefresh(tok, sess.Nonce); err != nil {

@@ -167,7 +167,7 @@ func TestDerivationPinned(t *testing.T) {
 		sessionID[i] = byte(i)
 		nonce[i] = byte(0xf0 + i)
 	}
-	if got, want := keyring.MintRefresh(sessionID, 3, nonce), "rtr1_AAECAwQFBgcICQoLDA0ODwAAAAAAAAADaetK9Kbyg6tmCUld3U3FjZ6azHvAV6XVjuB9KeOPp2Q"; got != want {
+	if got, want := keyring.MintRefresh(sessionID, 3, nonce), "rtr1_AAECAwQFBgcICQoLDA0ODwAAAAAAAAAD5fjAT6WAq7f393F9CHD6BtCyYXJM0uf0qGkNkVFsEHY"; got != want {
 		t.Errorf("MintRefresh: got %q, want %q", got, want)
 	}
 }

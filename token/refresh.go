@@ -42,11 +42,14 @@ type RefreshToken struct {
 }
 
 // MintRefresh returns the refresh token for generation gen of the session.
-// The MAC is HMAC-SHA256, under a key derived from the cluster secret with
-// its own HKDF info string, over sessionID || gen (8 bytes, big-endian) ||
-// nonce. The nonce is not part of the token, so the server must store it.
-// Minting is deterministic: the same keyring and inputs always give the same
-// string, which lets a new leader re-create a token byte for byte.
+// The 32-byte MAC is two 16-byte HMAC-SHA256 tags under a key derived from
+// the cluster secret with its own HKDF info string. The origin tag covers
+// sessionID || gen (8 bytes, big-endian), so any holder of the secret can
+// tell a token it minted from a forgery even after the session record is
+// gone. The session tag also covers the nonce, which is not part of the
+// token, so the server must store it. Minting is deterministic: the same
+// keyring and inputs always give the same string, which lets a new leader
+// re-create a token byte for byte.
 func (k *Keyring) MintRefresh(sessionID [16]byte, gen uint64, nonce [16]byte) string {
 	var body [refreshBodyLen]byte
 	copy(body[:refreshSessionIDLen], sessionID[:])
@@ -93,9 +96,9 @@ func ParseRefresh(s string) (RefreshToken, error) {
 	return t, nil
 }
 
-// VerifyRefresh checks the token's MAC against its session ID and generation
-// and the nonce that the server stored for that generation. It compares in
-// constant time and returns an error wrapping ErrBadMAC on mismatch.
+// VerifyRefresh checks the token's whole MAC against its session ID and
+// generation and the nonce that the server stored for the session. It
+// compares in constant time and returns ErrBadMAC on mismatch.
 func (k *Keyring) VerifyRefresh(t RefreshToken, nonce [16]byte) error {
 	want := k.refreshMAC(t.SessionID, t.Generation, nonce)
 	if !hmac.Equal(t.MAC[:], want[:]) {
@@ -104,16 +107,48 @@ func (k *Keyring) VerifyRefresh(t RefreshToken, nonce [16]byte) error {
 	return nil
 }
 
+// VerifyRefreshOrigin checks only the origin tag: whether this cluster
+// minted the token, without the session's nonce. A server uses it for a
+// token whose session record no longer exists, to tell an expired session
+// from a forgery. It returns ErrBadMAC on mismatch.
+func (k *Keyring) VerifyRefreshOrigin(t RefreshToken) error {
+	want := k.refreshTag(refreshOriginTag, t.SessionID, t.Generation, nil)
+	if !hmac.Equal(t.MAC[:refreshTagLen], want[:]) {
+		return ErrBadMAC
+	}
+	return nil
+}
+
+// Tag domains: the first input byte keeps the two tags independent.
+const (
+	refreshOriginTag  = 'o'
+	refreshSessionTag = 's'
+	refreshTagLen     = refreshMACLen / 2
+)
+
 func (k *Keyring) refreshMAC(sessionID [16]byte, gen uint64, nonce [16]byte) [refreshMACLen]byte {
-	mac := hmac.New(sha256.New, k.refreshKey)
-
-	var input [refreshSessionIDLen + refreshGenerationLen + 16]byte
-	copy(input[:refreshSessionIDLen], sessionID[:])
-	binary.BigEndian.PutUint64(input[refreshSessionIDLen:], gen)
-	copy(input[refreshSessionIDLen+refreshGenerationLen:], nonce[:])
-	mac.Write(input[:])
-
 	var sum [refreshMACLen]byte
-	mac.Sum(sum[:0])
+	origin := k.refreshTag(refreshOriginTag, sessionID, gen, nil)
+	session := k.refreshTag(refreshSessionTag, sessionID, gen, nonce[:])
+	copy(sum[:refreshTagLen], origin[:])
+	copy(sum[refreshTagLen:], session[:])
 	return sum
+}
+
+// refreshTag returns HMAC-SHA256(domain || sessionID || gen || nonce),
+// truncated to 16 bytes.
+func (k *Keyring) refreshTag(domain byte, sessionID [16]byte, gen uint64, nonce []byte) [refreshTagLen]byte {
+	mac := hmac.New(sha256.New, k.refreshKey)
+	var input [1 + refreshSessionIDLen + refreshGenerationLen + 16]byte
+	input[0] = domain
+	copy(input[1:], sessionID[:])
+	binary.BigEndian.PutUint64(input[1+refreshSessionIDLen:], gen)
+	n := 1 + refreshSessionIDLen + refreshGenerationLen
+	n += copy(input[n:], nonce)
+	mac.Write(input[:n])
+
+	var full [sha256.Size]byte
+	var tag [refreshTagLen]byte
+	copy(tag[:], mac.Sum(full[:0]))
+	return tag
 }

@@ -51,18 +51,50 @@ func TestRefreshMACMatchesHKDF(t *testing.T) {
 		t.Fatalf("hkdf.Key: %v", err)
 	}
 
-	mac := hmac.New(sha256.New, key)
-	mac.Write(testSessionID[:])
-	mac.Write(binary.BigEndian.AppendUint64(nil, 5))
-	mac.Write(testNonce[:])
-	want := mac.Sum(nil)
+	tag := func(domain byte, nonce []byte) []byte {
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte{domain})
+		mac.Write(testSessionID[:])
+		mac.Write(binary.BigEndian.AppendUint64(nil, 5))
+		mac.Write(nonce)
+		return mac.Sum(nil)[:16]
+	}
+	want := append(tag('o', nil), tag('s', testNonce[:])...)
 
 	parsed, err := ParseRefresh(keyring.MintRefresh(testSessionID, 5, testNonce))
 	if err != nil {
 		t.Fatalf("ParseRefresh: %v", err)
 	}
 	if !hmac.Equal(parsed.MAC[:], want) {
-		t.Errorf("MAC: got %x, want HMAC-SHA256 over sessionID || gen || nonce = %x", parsed.MAC, want)
+		t.Errorf("MAC: got %x, want origin tag || session tag = %x", parsed.MAC, want)
+	}
+}
+
+func TestRefreshOriginWithoutNonce(t *testing.T) {
+	keyring := newTestKeyring(t)
+	parsed, err := ParseRefresh(keyring.MintRefresh(testSessionID, 5, testNonce))
+	if err != nil {
+		t.Fatalf("ParseRefresh: %v", err)
+	}
+	if err := keyring.VerifyRefreshOrigin(parsed); err != nil {
+		t.Errorf("origin of a minted token: got %v, want nil", err)
+	}
+
+	forged := parsed
+	forged.MAC[3] ^= 1
+	if err := keyring.VerifyRefreshOrigin(forged); !errors.Is(err, ErrBadMAC) {
+		t.Errorf("origin with a changed origin tag: got %v, want ErrBadMAC", err)
+	}
+	otherGeneration := parsed
+	otherGeneration.Generation++
+	if err := keyring.VerifyRefreshOrigin(otherGeneration); !errors.Is(err, ErrBadMAC) {
+		t.Errorf("origin with another generation: got %v, want ErrBadMAC", err)
+	}
+	// The origin tag alone must not pass the full check.
+	sessionTagChanged := parsed
+	sessionTagChanged.MAC[20] ^= 1
+	if err := keyring.VerifyRefresh(sessionTagChanged, testNonce); !errors.Is(err, ErrBadMAC) {
+		t.Errorf("full check with a changed session tag: got %v, want ErrBadMAC", err)
 	}
 }
 

@@ -50,11 +50,10 @@ func TestCleanupDropsExpiredState(t *testing.T) {
 		t.Fatalf("deny entries after cleanup: got %d, want 0", n)
 	}
 
-	// Tokens of dropped sessions stay dead.
+	// Tokens of dropped sessions stay dead, and say why.
 	for name, tok := range map[string]string{"idle": idle.Refresh, "revoked": revoked.Refresh} {
-		r := tn.refresh(tok)
-		if r.status == http.StatusOK {
-			t.Errorf("%s session token refreshed after cleanup", name)
+		if code := tn.refresh(tok).code(t); code != "session_expired" {
+			t.Errorf("%s session token after cleanup: got %q, want session_expired", name, code)
 		}
 	}
 }

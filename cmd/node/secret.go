@@ -71,16 +71,19 @@ func checkSecret(secret []byte, source string) ([]byte, error) {
 // loadServiceKey returns the service key from --service-key-file or
 // ROTOR_SERVICE_KEY; empty disables trusted-backend sessions.
 func loadServiceKey(cfg *config) (string, error) {
-	if cfg.ServiceKeyFile == "" {
-		return cfg.serviceKey, nil
+	key, source := cfg.serviceKey, "ROTOR_SERVICE_KEY"
+	if cfg.ServiceKeyFile != "" {
+		data, err := os.ReadFile(cfg.ServiceKeyFile)
+		if err != nil {
+			return "", fmt.Errorf("read service key file: %w", err)
+		}
+		key, source = strings.TrimSpace(string(data)), cfg.ServiceKeyFile
 	}
-	data, err := os.ReadFile(cfg.ServiceKeyFile)
-	if err != nil {
-		return "", fmt.Errorf("read service key file: %w", err)
-	}
-	key := strings.TrimSpace(string(data))
-	if len(key) < 16 {
-		return "", fmt.Errorf("service key in %s has %d bytes, want at least 16", cfg.ServiceKeyFile, len(key))
+	if key != "" && len(key) < minServiceKeyLen {
+		return "", fmt.Errorf("service key from %s has %d bytes, want at least %d", source, len(key), minServiceKeyLen)
 	}
 	return key, nil
 }
+
+// minServiceKeyLen keeps service keys out of reach of guessing.
+const minServiceKeyLen = 16
