@@ -39,12 +39,15 @@ type createUserRequest struct {
 // handleCreateUser is sign-up when --signup is on, and account creation by
 // an admin otherwise. Only admins may set roles.
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error {
+	// An admin's token unlocks roles. Anyone else signs up like a visitor
+	// when sign-up is on, even with a token of their own.
 	admin := false
-	if h := r.Header.Get("Authorization"); h != "" || !s.cfg.Signup {
-		if _, err := s.requireAdmin(r); err != nil {
+	if r.Header.Get("Authorization") != "" || !s.cfg.Signup {
+		_, err := s.requireAdmin(r)
+		if err != nil && !s.cfg.Signup {
 			return err
 		}
-		admin = true
+		admin = err == nil
 	}
 	var req createUserRequest
 	if err := s.decodeJSON(w, r, &req, false); err != nil {

@@ -43,7 +43,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, sess *fsm.Session
 	if roles == nil {
 		roles = []string{}
 	}
-	access, exp, err := s.signer.Sign(epoch, now, u.ID.String(), sess.ID.String(), roles)
+	access, exp, err := s.signer.SignUntil(epoch, now, sess.Deadline(), u.ID.String(), sess.ID.String(), roles)
 	if err != nil {
 		return err
 	}
@@ -60,6 +60,9 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, sess *fsm.Session
 		setRefreshCookie(w, r, refresh, int(resp.RefreshTokenExpiresIn))
 		resp.RefreshToken = ""
 	}
+	// RFC 6749 section 5.1 asks for Pragma beside Cache-Control for the
+	// sake of HTTP/1.0 caches.
+	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

@@ -52,6 +52,14 @@ type Signer struct {
 // in base64url. JWT times have 1-second precision, so iat and exp are
 // truncated to the second and the returned expiry equals exp.
 func (s *Signer) Sign(epoch uint64, now time.Time, subject, sessionID string, roles []string) (string, time.Time, error) {
+	return s.SignUntil(epoch, now, time.Time{}, subject, sessionID, roles)
+}
+
+// SignUntil is Sign with exp capped at notAfter, rounded up to the next
+// whole second, when notAfter is set and earlier than now + TTL. A token
+// then outlives its session by less than a second, rather than being born
+// expired by the truncation of JWT times.
+func (s *Signer) SignUntil(epoch uint64, now, notAfter time.Time, subject, sessionID string, roles []string) (string, time.Time, error) {
 	switch {
 	case s.Keyring == nil:
 		return "", time.Time{}, errors.New("token: sign access token: Signer.Keyring is nil")
@@ -72,7 +80,14 @@ func (s *Signer) Sign(epoch uint64, now time.Time, subject, sessionID string, ro
 		return "", time.Time{}, fmt.Errorf("token: sign access token: read random jti: %w", err)
 	}
 
-	expiresAt := jwt.NewNumericDate(now.Add(s.TTL))
+	exp := now.Add(s.TTL)
+	if !notAfter.IsZero() && notAfter.Before(exp) {
+		exp = notAfter
+		if whole := exp.Truncate(time.Second); !whole.Equal(exp) {
+			exp = whole.Add(time.Second)
+		}
+	}
+	expiresAt := jwt.NewNumericDate(exp)
 	claims := AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.Issuer,

@@ -620,3 +620,29 @@ func flipPaddingBit(t testing.TB, token string) string {
 	}
 	return token[:len(token)-1] + string(alphabet[index^1])
 }
+
+func TestSignUntilCapsExpiry(t *testing.T) {
+	signer := newTestSigner(newTestKeyring(t))
+	now := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name     string
+		notAfter time.Time
+		want     time.Time
+	}{
+		{"no cap", time.Time{}, now.Add(testTTL)},
+		{"cap later than ttl", now.Add(testTTL + time.Hour), now.Add(testTTL)},
+		{"cap on a whole second", now.Add(10 * time.Second), now.Add(10 * time.Second)},
+		{"cap rounded up", now.Add(10*time.Second + 300*time.Millisecond), now.Add(11 * time.Second)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, exp, err := signer.SignUntil(1, now, tt.notAfter, "subject", "session", nil)
+			if err != nil {
+				t.Fatalf("SignUntil: %v", err)
+			}
+			if !exp.Equal(tt.want) {
+				t.Fatalf("exp: got %s, want %s", exp, tt.want)
+			}
+		})
+	}
+}

@@ -28,6 +28,14 @@ type testNode struct {
 // a user would pass them; the data dir persists across restart.
 func startTestNode(t testing.TB, args ...string) *testNode {
 	t.Helper()
+	return startTestNodeEnv(t, nil, args...)
+}
+
+// startTestNodeEnv starts a single node that reads its ROTOR_ environment
+// variables (ROTOR_ADMIN_PASSWORD, ROTOR_SERVICE_KEY and the flag variables)
+// from env in place of the process environment. A nil env sets none.
+func startTestNodeEnv(t testing.TB, env map[string]string, args ...string) *testNode {
+	t.Helper()
 	base := []string{
 		"--node-id", "test-1",
 		"--http-addr", freeAddr(t),
@@ -35,7 +43,8 @@ func startTestNode(t testing.TB, args ...string) *testNode {
 		"--data-dir", t.TempDir(),
 		"--log-level", "warn",
 	}
-	cfg, err := parseConfig(append(base, args...), func(string) string { return "" }, io.Discard)
+	getenv := func(name string) string { return env[name] }
+	cfg, err := parseConfig(append(base, args...), getenv, io.Discard)
 	if err != nil {
 		t.Fatalf("parse config: %v", err)
 	}
@@ -74,6 +83,10 @@ func (tn *testNode) stop() {
 	if tn.node == nil {
 		return
 	}
+	// http.Server.Shutdown waits up to 5s for connections that never sent a
+	// request. Concurrent requests leave such spare connections in the
+	// client's pool, so the client closes them first.
+	tn.client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := tn.node.stop(ctx); err != nil {

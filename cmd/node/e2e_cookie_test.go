@@ -1,0 +1,102 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+)
+
+// refreshCookie returns the rotor_refresh cookie that r sets.
+func refreshCookie(t *testing.T, r response) *http.Cookie {
+	t.Helper()
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == "rotor_refresh" {
+			return c
+		}
+	}
+	t.Fatalf("response sets no rotor_refresh cookie; Set-Cookie: %q", r.header.Values("Set-Cookie"))
+	return nil
+}
+
+// cookieLogin logs in with cookie delivery and returns the response.
+func (tn *testNode) cookieLogin(username string) response {
+	tn.t.Helper()
+	r := tn.do("POST", "/v1/login", map[string]string{"username": username, "password": testPassword, "token_delivery": "cookie"})
+	if r.status != http.StatusOK {
+		tn.t.Fatalf("cookie login: got %d %s, want 200", r.status, truncateForLog(r.body))
+	}
+	return r
+}
+
+func TestCookieDelivery(t *testing.T) {
+	t.Parallel()
+	const allowedOrigin = "https://app.rotor.test"
+	tn := startTestNode(t, "--allowed-origins", allowedOrigin)
+	tn.signup("rosa", testPassword)
+
+	login := tn.cookieLogin("rosa")
+	if _, ok := login.json(t)["refresh_token"]; ok {
+		t.Errorf("login body with cookie delivery: has refresh_token, want none")
+	}
+	if got := login.str(t, "access_token"); got == "" {
+		t.Errorf("login body with cookie delivery: no access_token")
+	}
+	cookie := refreshCookie(t, login)
+	if cookie.Value == "" {
+		t.Fatalf("rotor_refresh cookie is empty")
+	}
+	if !cookie.HttpOnly {
+		t.Errorf("HttpOnly: got false, want true")
+	}
+	if cookie.SameSite != http.SameSiteStrictMode {
+		t.Errorf("SameSite: got %v, want Strict", cookie.SameSite)
+	}
+	if cookie.Secure {
+		t.Errorf("Secure on plain-http loopback: got true, want false")
+	}
+	if cookie.Path != "/v1" {
+		t.Errorf("Path: got %q, want /v1", cookie.Path)
+	}
+	if cookie.MaxAge <= 0 {
+		t.Errorf("Max-Age: got %d, want positive", cookie.MaxAge)
+	}
+	sent := "rotor_refresh=" + cookie.Value
+
+	r := tn.do("POST", "/v1/refresh", nil, "Cookie", sent)
+	checkError(t, "cookie refresh without the CSRF header", r, http.StatusForbidden, "forbidden")
+	r = tn.do("POST", "/v1/refresh", nil, "Cookie", sent, "X-Rotor-CSRF", "1", "Origin", "http://other.rotor.test")
+	checkError(t, "cookie refresh from a foreign origin", r, http.StatusForbidden, "forbidden")
+	r = tn.do("POST", "/v1/refresh", nil, "Cookie", sent, "X-Rotor-CSRF", "0")
+	checkError(t, "cookie refresh with CSRF header 0", r, http.StatusForbidden, "forbidden")
+
+	r = tn.do("POST", "/v1/refresh", nil, "Cookie", sent, "X-Rotor-CSRF", "1")
+	checkStatus(t, "cookie refresh", r, http.StatusOK)
+	if _, ok := r.json(t)["refresh_token"]; ok {
+		t.Errorf("refresh body with cookie delivery: has refresh_token, want none")
+	}
+	rotated := refreshCookie(t, r)
+	if rotated.Value == cookie.Value {
+		t.Errorf("cookie after refresh: got the same token, want a rotated one")
+	}
+	sent = "rotor_refresh=" + rotated.Value
+
+	for _, origin := range []string{tn.url, allowedOrigin} {
+		r = tn.do("POST", "/v1/refresh", nil, "Cookie", sent, "X-Rotor-CSRF", "1", "Origin", origin)
+		checkStatus(t, "cookie refresh from origin "+origin, r, http.StatusOK)
+		sent = "rotor_refresh=" + refreshCookie(t, r).Value
+	}
+
+	r = tn.do("POST", "/v1/logout", nil, "Cookie", sent)
+	checkError(t, "cookie logout without the CSRF header", r, http.StatusForbidden, "forbidden")
+	r = tn.do("POST", "/v1/logout", nil, "Cookie", sent, "X-Rotor-CSRF", "1")
+	checkStatus(t, "cookie logout", r, http.StatusNoContent)
+	cleared := refreshCookie(t, r)
+	if cleared.Value != "" || cleared.MaxAge >= 0 {
+		t.Errorf("cookie after logout: got value %q Max-Age %d, want an empty value that expires now", cleared.Value, cleared.MaxAge)
+	}
+
+	r = tn.do("POST", "/v1/refresh", nil, "Cookie", sent, "X-Rotor-CSRF", "1")
+	checkError(t, "cookie refresh after logout", r, http.StatusUnauthorized, "session_revoked")
+	if cleared := refreshCookie(t, r); cleared.MaxAge >= 0 {
+		t.Errorf("cookie after a failed refresh: got Max-Age %d, want it cleared", cleared.MaxAge)
+	}
+}
