@@ -15,8 +15,8 @@ const (
 	kindRevoke
 )
 
-// request is one message in an actor's mailbox; it carries its own reply
-// channel, buffered so the actor never blocks on a caller that has gone.
+// request is one message in an actor's mailbox. Its reply channel is
+// buffered, so the actor never blocks on a caller that has gone.
 type request struct {
 	kind      requestKind
 	token     token.RefreshToken
