@@ -137,6 +137,18 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, o
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	status := e.status()
+	oauthName := ""
+	if oauth {
+		oauthName = e.OAuthError
+		if oauthName == "" {
+			oauthName = codes[e.Code].oauth
+		}
+		if oauthName == "invalid_grant" {
+			// RFC 6749 section 5.2 answers a bad grant with 400; 401 is
+			// for client authentication only.
+			status = http.StatusBadRequest
+		}
+	}
 	switch {
 	case e.Challenge != "":
 		h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="rotor", error=%q, error_description=%q`, e.Challenge, e.Detail))
@@ -146,18 +158,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, o
 	}
 
 	if oauth {
-		name := e.OAuthError
-		if name == "" {
-			name = codes[e.Code].oauth
-		}
-		if name == "invalid_grant" {
-			// RFC 6749 section 5.2 answers a bad grant with 400; 401 is
-			// for client authentication only.
-			status = http.StatusBadRequest
-		}
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(oauthError{Error: name, Description: e.Detail, Code: e.Code})
+		_ = json.NewEncoder(w).Encode(oauthError{Error: oauthName, Description: e.Detail, Code: e.Code})
 		return
 	}
 	h.Set("Content-Type", "application/problem+json")

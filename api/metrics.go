@@ -159,7 +159,7 @@ func refreshOutcome(replayed bool, err error) string {
 		return "revoked"
 	case CodeSessionExpired:
 		return "expired"
-	case CodeRefreshInvalid:
+	case CodeRefreshInvalid, CodeNotFound:
 		return "invalid"
 	}
 	return "unavailable"

@@ -217,16 +217,22 @@ func (s *Server) routes() *mux.Router {
 	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
 	r.Use(s.instrument)
 
-	r.NotFoundHandler = s.wrapByPath(func(w http.ResponseWriter, req *http.Request) error {
+	r.NotFoundHandler = s.instrumentUnmatched(func(w http.ResponseWriter, req *http.Request) error {
 		return errorf(CodeNotFound, "no endpoint at %s", req.URL.Path)
 	})
-	r.MethodNotAllowedHandler = s.wrapByPath(func(w http.ResponseWriter, req *http.Request) error {
+	r.MethodNotAllowedHandler = s.instrumentUnmatched(func(w http.ResponseWriter, req *http.Request) error {
 		allowed := allowedMethods(r, req)
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		return &Error{Code: CodeInvalidRequest, Status: http.StatusMethodNotAllowed,
 			Detail: fmt.Sprintf("method %s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allowed, " or "))}
 	})
 	return r
+}
+
+// instrumentUnmatched is wrapByPath with request metrics: mux runs its
+// middleware on matched routes only.
+func (s *Server) instrumentUnmatched(fn handlerFunc) http.Handler {
+	return s.instrument(s.wrapByPath(fn))
 }
 
 // wrapByPath wraps fn like wrap, choosing the OAuth error format for paths

@@ -230,24 +230,30 @@ func (s *Server) parseRefresh(raw string) (token.RefreshToken, *fsm.Session, err
 	return tok, sess, nil
 }
 
-// refresh runs a refresh through the session's actor on the leader.
+// refresh runs a refresh through the session's actor on the leader and
+// counts its outcome.
 func (s *Server) refresh(ctx context.Context, r *http.Request, raw string) (*fsm.Session, string, error) {
-	tok, _, err := s.parseRefresh(raw)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := s.requireLeader(); err != nil {
-		return nil, "", err
-	}
-	res, err := s.deps.Actors.Refresh(ctx, tok, truncateUTF8(r.UserAgent(), maxUserAgentLen), clientIP(r))
-	if err != nil {
-		err = actorError(err)
-	}
+	res, err := s.refreshOnLeader(ctx, r, raw)
 	s.metrics.refresh.WithLabelValues(refreshOutcome(res.Replayed, err)).Inc()
 	if err != nil {
 		return nil, "", err
 	}
 	return res.Session, res.RefreshToken, nil
+}
+
+func (s *Server) refreshOnLeader(ctx context.Context, r *http.Request, raw string) (actors.RefreshResult, error) {
+	tok, _, err := s.parseRefresh(raw)
+	if err != nil {
+		return actors.RefreshResult{}, err
+	}
+	if err := s.requireLeader(); err != nil {
+		return actors.RefreshResult{}, err
+	}
+	res, err := s.deps.Actors.Refresh(ctx, tok, truncateUTF8(r.UserAgent(), maxUserAgentLen), clientIP(r))
+	if err != nil {
+		return res, actorError(err)
+	}
+	return res, nil
 }
 
 // actorError maps a refresh or revoke failure to its code. Only the leader

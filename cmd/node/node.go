@@ -38,15 +38,17 @@ type node struct {
 // startNode opens storage, starts Raft and listens for HTTP. It returns once
 // the listener is bound; serve runs the HTTP server.
 func startNode(cfg *config, logger *slog.Logger) (*node, error) {
+	// The service key first: a start that fails on it must not leave a
+	// generated secret behind.
+	serviceKey, err := loadServiceKey(cfg)
+	if err != nil {
+		return nil, err
+	}
 	secret, err := loadSecret(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	keys, err := token.NewKeyring(secret)
-	if err != nil {
-		return nil, err
-	}
-	serviceKey, err := loadServiceKey(cfg)
 	if err != nil {
 		return nil, err
 	}
