@@ -270,6 +270,7 @@ func (f *FSM) revoke(old *Session, at time.Time, reason RevokeReason, denyUntil 
 	s.DenyUntil = denyUntil
 	f.sessions[s.ID] = &s
 	f.revocations.Add(s.ID, denyUntil)
+	f.pending = append(f.pending, Revocation{Session: s.ID, Until: denyUntil})
 	return &s
 }
 

@@ -1385,3 +1385,32 @@ func TestApplyBatchResults(t *testing.T) {
 		t.Errorf("Session after batch: got %+v, want generation 2", s)
 	}
 }
+
+func TestOnRevokeReceivesEntries(t *testing.T) {
+	f := fsm.New(nil)
+	var got []fsm.Revocation
+	f.OnRevoke(func(batch []fsm.Revocation) { got = append(got, batch...) })
+
+	now := time.Unix(1_800_000_000, 0).UTC()
+	user := fsm.ID{1}
+	f.ApplyCommand(&fsm.CreateUser{At: now, UserID: user, Username: "hook"})
+	for i := byte(1); i <= 3; i++ {
+		f.ApplyCommand(&fsm.CreateSession{At: now, SessionID: fsm.ID{i}, UserID: user, Nonce: fsm.ID{i}, IdleExpires: now.Add(time.Hour), Expires: now.Add(time.Hour)})
+	}
+	f.ApplyCommand(&fsm.RevokeSession{At: now, SessionID: fsm.ID{1}, Reason: fsm.ReasonLogout, DenyUntil: now.Add(time.Minute)})
+	f.ApplyCommand(&fsm.RevokeUserSessions{At: now, UserID: user, Reason: fsm.ReasonUserWide, DenyUntil: now.Add(2 * time.Minute)})
+
+	want := []fsm.Revocation{
+		{Session: fsm.ID{1}, Until: now.Add(time.Minute)},
+		{Session: fsm.ID{2}, Until: now.Add(2 * time.Minute)},
+		{Session: fsm.ID{3}, Until: now.Add(2 * time.Minute)},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("entries: got %d, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Session != want[i].Session || !got[i].Until.Equal(want[i].Until) {
+			t.Errorf("entry %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

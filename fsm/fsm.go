@@ -20,6 +20,33 @@ type FSM struct {
 
 	// revocations has its own lock; Apply adds to it while holding mu.
 	revocations *Revocations
+
+	// onRevoke, when set, receives the deny entries each Apply or
+	// ApplyBatch added, after mu is released. pending collects them; it is
+	// touched only by raft's apply goroutine.
+	onRevoke func([]Revocation)
+	pending  []Revocation
+}
+
+// OnRevoke registers fn to receive every deny entry the FSM adds, right after
+// the entry that added it is applied. Call it before raft starts. fn runs on
+// raft's apply goroutine and must not block: the leader uses it to queue a
+// gossip broadcast.
+func (f *FSM) OnRevoke(fn func([]Revocation)) {
+	f.onRevoke = fn
+}
+
+// notifyRevoked hands the pending deny entries to the hook. The caller must
+// not hold mu.
+func (f *FSM) notifyRevoked() {
+	if len(f.pending) == 0 {
+		return
+	}
+	batch := f.pending
+	f.pending = nil
+	if f.onRevoke != nil {
+		f.onRevoke(batch)
+	}
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -47,18 +74,21 @@ func (f *FSM) reset() {
 // nil for entries of other kinds.
 func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.applyLog(l)
+	res := f.applyLog(l)
+	f.mu.Unlock()
+	f.notifyRevoked()
+	return res
 }
 
 // ApplyBatch applies the entries raft committed together under one lock.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	for i, l := range logs {
 		out[i] = f.applyLog(l)
 	}
+	f.mu.Unlock()
+	f.notifyRevoked()
 	return out
 }
 
