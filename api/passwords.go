@@ -29,6 +29,10 @@ func DefaultPasswordParams() PasswordParams {
 const (
 	saltLen = 16
 	hashLen = 32
+
+	// Bounds on parameters read back from stored hashes.
+	maxHashPasses    = 16
+	maxHashMemoryKiB = 1 << 20 // 1 GiB
 )
 
 // passwords hashes and checks passwords. A semaphore bounds how many hashes
@@ -109,6 +113,11 @@ func checkHash(encoded, password string) (bool, error) {
 	var memory, passes uint32
 	var lanes uint8
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &passes, &lanes); err != nil {
+		return false, errBadHash
+	}
+	// argon2 panics on zero passes or lanes, and memory is allocated as
+	// given, so stored parameters are range-checked first.
+	if passes < 1 || passes > maxHashPasses || lanes < 1 || memory < 8*uint32(lanes) || memory > maxHashMemoryKiB {
 		return false, errBadHash
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])

@@ -13,15 +13,28 @@ import (
 // hclogAdapter routes hashicorp/raft's hclog output into a slog.Logger, so that
 // raft's lines share the node's handler, format and level.
 type hclogAdapter struct {
+	// root is the logger without component or implied args; logger is root
+	// with both, so Named can replace the component instead of adding a
+	// second one.
+	root   *slog.Logger
 	logger *slog.Logger
 	name   string
 	args   []any
 }
 
+func newAdapter(root *slog.Logger, name string, args []any) *hclogAdapter {
+	return &hclogAdapter{
+		root:   root,
+		logger: root.With("component", name).With(args...),
+		name:   name,
+		args:   args,
+	}
+}
+
 // NewHCLogger returns an hclog.Logger that writes to logger. Raft's messages
 // keep their level; Trace maps to Debug-4.
 func NewHCLogger(logger *slog.Logger, name string) hclog.Logger {
-	return &hclogAdapter{logger: logger.With("component", name), name: name}
+	return newAdapter(logger, name, nil)
 }
 
 func slogLevel(l hclog.Level) slog.Level {
@@ -77,7 +90,7 @@ func (a *hclogAdapter) IsError() bool { return a.enabled(hclog.Error) }
 func (a *hclogAdapter) ImpliedArgs() []any { return a.args }
 
 func (a *hclogAdapter) With(args ...any) hclog.Logger {
-	return &hclogAdapter{logger: a.logger.With(args...), name: a.name, args: append(append([]any(nil), a.args...), args...)}
+	return newAdapter(a.root, a.name, append(append([]any(nil), a.args...), args...))
 }
 
 func (a *hclogAdapter) Name() string { return a.name }
@@ -87,11 +100,11 @@ func (a *hclogAdapter) Named(name string) hclog.Logger {
 	if a.name != "" {
 		full = a.name + "." + name
 	}
-	return &hclogAdapter{logger: a.logger.With("component", full), name: full, args: a.args}
+	return newAdapter(a.root, full, a.args)
 }
 
 func (a *hclogAdapter) ResetNamed(name string) hclog.Logger {
-	return &hclogAdapter{logger: a.logger.With("component", name), name: name, args: a.args}
+	return newAdapter(a.root, name, a.args)
 }
 
 // SetLevel does nothing: the slog handler owns the level.

@@ -117,6 +117,9 @@ type Node struct {
 	mu    sync.Mutex
 	hooks []func(leader bool) // guarded by mu; called on the notify goroutine
 
+	// closed is set when Close starts.
+	closed atomic.Bool
+
 	// observeApply, when set, receives the latency of every Apply.
 	observeApply atomic.Pointer[func(time.Duration)]
 }
@@ -278,8 +281,8 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (*fsm.Result, error) {
 	}
 	start := time.Now()
 	f := n.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
-		return nil, classify(err)
+	if err := n.wait(f); err != nil {
+		return nil, err
 	}
 	if fn := n.observeApply.Load(); fn != nil {
 		(*fn)(time.Since(start))
@@ -294,18 +297,33 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (*fsm.Result, error) {
 // Barrier waits until every entry committed before the call is applied to
 // the local FSM. A new leader calls it before it serves anything.
 func (n *Node) Barrier(timeout time.Duration) error {
-	if err := n.raft.Barrier(timeout).Error(); err != nil {
-		return classify(err)
-	}
-	return nil
+	return n.wait(n.raft.Barrier(timeout))
 }
 
 // VerifyLeader confirms with a quorum that this node still leads.
 func (n *Node) VerifyLeader() error {
-	if err := n.raft.VerifyLeader().Error(); err != nil {
-		return classify(err)
+	return n.wait(n.raft.VerifyLeader())
+}
+
+// wait returns the future's error, or ErrUnavailable once the node closes.
+// With BatchApplyCh, raft v1.7.2 may queue an entry into its buffered apply
+// channel after shutdown, and then nothing ever answers the future; this
+// keeps such a caller from hanging.
+func (n *Node) wait(f raft.Future) error {
+	if n.closed.Load() {
+		return fmt.Errorf("%w: node is closed", ErrUnavailable)
 	}
-	return nil
+	result := make(chan error, 1)
+	go func() { result <- f.Error() }()
+	select {
+	case err := <-result:
+		if err != nil {
+			return classify(err)
+		}
+		return nil
+	case <-n.done:
+		return fmt.Errorf("%w: node is closed", ErrUnavailable)
+	}
 }
 
 func classify(err error) error {
@@ -345,11 +363,14 @@ func (n *Node) LastContact() time.Time { return n.raft.LastContact() }
 
 // Close shuts raft down and closes its storage.
 func (n *Node) Close() error {
+	if n.closed.Swap(true) {
+		return nil
+	}
+	close(n.done)
 	var errs []error
 	if n.raft != nil {
 		errs = append(errs, n.raft.Shutdown().Error())
 	}
-	close(n.done)
 	if n.trans != nil {
 		errs = append(errs, n.trans.Close())
 	}
