@@ -118,6 +118,11 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, ok := s.deps.State.User(p.user)
+	if !ok && !s.deps.Node.IsLeader() {
+		// A follower may not have applied a sign-up that just committed;
+		// the leader has.
+		return s.forward(w, r, nil)
+	}
 	if !ok {
 		return &Error{Code: CodeUnauthorized, Challenge: "invalid_token", Detail: "the user of this access token no longer exists"}
 	}

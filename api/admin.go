@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/gorilla/mux"
+
 	"github.com/rotorhq/rotor/fsm"
 )
 
@@ -157,4 +159,34 @@ func (s *Server) handleAdminSetDisabled(w http.ResponseWriter, r *http.Request) 
 	}
 	now := s.cfg.Now()
 	return s.commitUserChange(w, r, &fsm.SetDisabled{At: now, UserID: u.ID, Disabled: *req.Disabled, DenyUntil: s.denyUntil(now)})
+}
+
+// handleAdminRemoveNode removes a voter from the Raft configuration, for a
+// node that is gone for good. A node that only crashed needs nothing: it
+// catches up when it returns.
+func (s *Server) handleAdminRemoveNode(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.requireAdmin(r); err != nil {
+		return err
+	}
+	id := mux.Vars(r)["node_id"]
+	servers, err := s.deps.Node.Servers()
+	if err != nil {
+		return unavailable(err)
+	}
+	found := false
+	for _, srv := range servers {
+		found = found || srv.ID == id
+	}
+	if !found {
+		return errorf(CodeNotFound, "node %q is not in the cluster", id)
+	}
+	if id == s.cfg.NodeID {
+		return errorf(CodeInvalidRequest, "node %q is the leader; stop it and remove it from the new leader", id)
+	}
+	if err := s.deps.Node.RemoveServer(id); err != nil {
+		return unavailable(err)
+	}
+	s.log.Info("removed a node from the cluster", "node_id", id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

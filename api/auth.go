@@ -112,42 +112,42 @@ const (
 
 // plainLoopback reports whether the request came over plain HTTP from a
 // loopback address, the one case where a cookie cannot be Secure.
-func plainLoopback(r *http.Request) bool {
+func (s *Server) plainLoopback(r *http.Request) bool {
 	if r.TLS != nil {
 		return false
 	}
-	ip := net.ParseIP(clientIP(r))
+	ip := net.ParseIP(s.clientIP(r))
 	return ip != nil && ip.IsLoopback()
 }
 
-func refreshCookieName(r *http.Request) string {
-	if plainLoopback(r) {
+func (s *Server) refreshCookieName(r *http.Request) string {
+	if s.plainLoopback(r) {
 		return cookieName
 	}
 	return secureCookieName
 }
 
 // setRefreshCookie stores the refresh token where JavaScript cannot read it.
-func setRefreshCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+func (s *Server) setRefreshCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     refreshCookieName(r),
+		Name:     s.refreshCookieName(r),
 		Value:    value,
 		Path:     cookiePath,
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   !plainLoopback(r),
+		Secure:   !s.plainLoopback(r),
 		SameSite: http.SameSiteStrictMode,
 	})
 }
 
-func clearRefreshCookie(w http.ResponseWriter, r *http.Request) {
-	setRefreshCookie(w, r, "", -1)
+func (s *Server) clearRefreshCookie(w http.ResponseWriter, r *http.Request) {
+	s.setRefreshCookie(w, r, "", -1)
 }
 
 // cookieRefreshToken returns the refresh cookie's value after the CSRF and
 // origin checks, or "" when the request carries no refresh cookie.
 func (s *Server) cookieRefreshToken(r *http.Request) (string, error) {
-	c, err := r.Cookie(refreshCookieName(r))
+	c, err := r.Cookie(s.refreshCookieName(r))
 	if err != nil || c.Value == "" {
 		return "", nil
 	}

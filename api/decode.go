@@ -56,6 +56,11 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allow
 	if err != nil {
 		return err
 	}
+	return parseJSON(body, v, allowEmpty)
+}
+
+// parseJSON decodes a body that decodeJSON or a follower's precheck read.
+func parseJSON(body []byte, v any, allowEmpty bool) error {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		if allowEmpty {
@@ -108,30 +113,34 @@ func jsonError(err error) *Error {
 // decodeForm reads an application/x-www-form-urlencoded body, or a JSON object
 // of string fields, as the OAuth endpoints accept both.
 func (s *Server) decodeForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
-	mt := mediaType(r)
-	switch mt {
-	case "application/x-www-form-urlencoded", "":
-		body, err := s.readBody(w, r)
-		if err != nil {
-			return nil, err
-		}
-		vals, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, errorf(CodeInvalidRequest, "malformed form body")
-		}
-		for k, v := range vals {
-			if len(v) > 1 {
-				return nil, errorf(CodeInvalidRequest, "parameter %q is repeated", k)
-			}
-		}
-		return vals, nil
-	case "application/json":
-		body, err := s.readBody(w, r)
-		if err != nil {
-			return nil, err
-		}
+	if err := checkFormType(r); err != nil {
+		return nil, err
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	return parseForm(r, body)
+}
+
+func checkFormType(r *http.Request) error {
+	switch mt := mediaType(r); mt {
+	case "application/x-www-form-urlencoded", "", "application/json":
+		return nil
+	default:
+		return &Error{Code: CodeInvalidRequest, Status: http.StatusUnsupportedMediaType,
+			Detail: fmt.Sprintf("content type %q is not supported; send application/x-www-form-urlencoded", mt)}
+	}
+}
+
+// parseForm parses a body that decodeForm or a follower's precheck read.
+func parseForm(r *http.Request, body []byte) (url.Values, error) {
+	if err := checkFormType(r); err != nil {
+		return nil, err
+	}
+	if mediaType(r) == "application/json" {
 		var m map[string]string
-		if err := json.Unmarshal(body, &m); err != nil {
+		if err := json.Unmarshal(body, &m); err != nil || m == nil {
 			return nil, errorf(CodeInvalidRequest, "request body must be a JSON object of string fields")
 		}
 		vals := url.Values{}
@@ -140,6 +149,14 @@ func (s *Server) decodeForm(w http.ResponseWriter, r *http.Request) (url.Values,
 		}
 		return vals, nil
 	}
-	return nil, &Error{Code: CodeInvalidRequest, Status: http.StatusUnsupportedMediaType,
-		Detail: fmt.Sprintf("content type %q is not supported; send application/x-www-form-urlencoded", mt)}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, errorf(CodeInvalidRequest, "malformed form body")
+	}
+	for k, v := range vals {
+		if len(v) > 1 {
+			return nil, errorf(CodeInvalidRequest, "parameter %q is repeated", k)
+		}
+	}
+	return vals, nil
 }

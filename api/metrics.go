@@ -75,7 +75,15 @@ func (s *Server) newMetrics() *metrics {
 		gauge("rotor_active_actors", "Session actors running on this node.", func() float64 {
 			return float64(s.deps.Actors.Active())
 		}),
+		gauge("rotor_raft_staleness_seconds", "Time since this node last heard from the leader; 0 on the leader.", func() float64 {
+			return s.staleness().Seconds()
+		}),
 	)
+	if s.deps.Gossip != nil {
+		m.registry.MustRegister(gauge("rotor_gossip_queue", "Revocation broadcasts waiting for gossip retransmission.", func() float64 {
+			return float64(s.deps.Gossip.QueueLen())
+		}))
+	}
 	return m
 }
 

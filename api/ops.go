@@ -2,8 +2,10 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 func writeRaw(w http.ResponseWriter, v any) error {
@@ -16,17 +18,26 @@ func (s *Server) handleLivez(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// maxApplyLag is how many committed entries a ready node may still have to
+// apply. Raft updates the applied index a moment after the commit index, so
+// a busy node is always a few entries behind; a node replaying its log
+// after a restart is thousands behind.
+const maxApplyLag = 1024
+
 // handleReadyz reports whether this node can serve: it knows a leader, has
 // applied everything it knows to be committed, and holds signing keys.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	node := s.deps.Node
 	leaderAddr, _ := node.Leader()
+	stale := s.staleness()
 	var reason string
 	switch {
 	case leaderAddr == "":
 		reason = "no leader known"
-	case node.AppliedIndex() < node.CommitIndex():
-		reason = "applying committed entries"
+	case stale > s.cfg.MaxStaleness:
+		reason = fmt.Sprintf("no contact with the leader for %s", stale.Round(time.Millisecond))
+	case node.CommitIndex() > node.AppliedIndex()+maxApplyLag:
+		reason = fmt.Sprintf("applying a backlog of %d committed entries", node.CommitIndex()-node.AppliedIndex())
 	case s.deps.State.CurrentEpoch() == 0:
 		reason = "no signing key yet"
 	}
@@ -39,6 +50,21 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// staleness returns how long this node has gone without hearing from the
+// leader: zero on the leader, and on a follower the time since raft's last
+// contact (since start when there was none).
+func (s *Server) staleness() time.Duration {
+	node := s.deps.Node
+	if node.IsLeader() {
+		return 0
+	}
+	last := node.LastContact()
+	if last.IsZero() {
+		last = s.started
+	}
+	return s.cfg.Now().Sub(last)
+}
+
 type clusterView struct {
 	NodeID       string `json:"node_id"`
 	State        string `json:"state"`
@@ -46,12 +72,19 @@ type clusterView struct {
 	Term         uint64 `json:"term"`
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
-	Nodes        []node `json:"nodes"`
+
+	// StalenessMS is how long ago this node last heard from the leader, in
+	// milliseconds; 0 on the leader.
+	StalenessMS int64 `json:"staleness_ms"`
+
+	Revocations int    `json:"revocations"`
+	Nodes       []node `json:"nodes"`
 }
 
 type node struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr,omitempty"`
 	Suffrage string `json:"suffrage"`
 	Leader   bool   `json:"leader"`
 }
@@ -67,6 +100,8 @@ func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) error {
 		Term:         term,
 		CommitIndex:  n.CommitIndex(),
 		AppliedIndex: n.AppliedIndex(),
+		StalenessMS:  s.staleness().Milliseconds(),
+		Revocations:  s.deps.State.Revocations().Len(),
 		Nodes:        []node{},
 	}
 	servers, err := n.Servers()
@@ -74,7 +109,11 @@ func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) error {
 		return unavailable(err)
 	}
 	for _, srv := range servers {
-		view.Nodes = append(view.Nodes, node{ID: srv.ID, RaftAddr: srv.Address, Suffrage: srv.Suffrage, Leader: srv.ID == leaderID})
+		entry := node{ID: srv.ID, RaftAddr: srv.Address, Suffrage: srv.Suffrage, Leader: srv.ID == leaderID}
+		if s.deps.Directory != nil {
+			entry.HTTPAddr, _ = s.deps.Directory.HTTPAddr(srv.ID)
+		}
+		view.Nodes = append(view.Nodes, entry)
 	}
 	writeJSON(w, http.StatusOK, view)
 	return nil

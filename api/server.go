@@ -48,6 +48,18 @@ type Config struct {
 	// AllowedOrigins are the browser origins that may use the refresh cookie.
 	AllowedOrigins []string
 
+	// TrustedProxies are the networks whose X-Forwarded-For entries are
+	// believed, besides cluster members (the load balancer, typically).
+	TrustedProxies []*net.IPNet
+
+	// LeaderWait bounds how long a follower holds a write while no leader
+	// is known before it answers 503.
+	LeaderWait time.Duration
+
+	// MaxStaleness is how long a follower may go without hearing from the
+	// leader before /readyz fails and the load balancer drains it.
+	MaxStaleness time.Duration
+
 	// MaxBodyBytes caps request bodies.
 	MaxBodyBytes int64
 
@@ -66,6 +78,12 @@ type Deps struct {
 	Node   *cluster.Node
 	Actors *actors.Manager
 	Keys   *token.Keyring
+
+	// Directory finds other nodes; nil on a node without membership.
+	Directory Directory
+
+	// Gossip reports the revocation broadcast queue; nil without membership.
+	Gossip interface{ QueueLen() int }
 }
 
 // Server serves the Rotor API.
@@ -78,6 +96,12 @@ type Server struct {
 	passwords *passwords
 	metrics   *metrics
 	router    *mux.Router
+
+	forwardTransport *http.Transport
+
+	// started is when the server was built; staleness counts from it until
+	// the first contact with a leader.
+	started time.Time
 }
 
 // New returns a Server. cfg must be validated by the caller.
@@ -94,7 +118,13 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.Passwords == (PasswordParams{}) {
 		cfg.Passwords = DefaultPasswordParams()
 	}
-	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger}
+	if cfg.LeaderWait <= 0 {
+		cfg.LeaderWait = 2 * time.Second
+	}
+	if cfg.MaxStaleness <= 0 {
+		cfg.MaxStaleness = 2 * time.Second
+	}
+	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, forwardTransport: newForwardTransport(), started: cfg.Now()}
 	s.signer = &token.Signer{Keyring: deps.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
 	s.verifier = token.NewVerifier(token.VerifierConfig{
 		Keyring:     deps.Keys,
@@ -174,46 +204,50 @@ func (s *Server) wrap(fn handlerFunc, oauth bool) http.Handler {
 
 func (s *Server) routes() *mux.Router {
 	r := mux.NewRouter()
-	v1 := func(path string, fn handlerFunc, methods ...string) {
-		r.Handle(path, s.wrap(fn, false)).Methods(methods...)
+	// local routes are served by any node from its own state.
+	local := func(path string, fn handlerFunc, oauth bool, methods ...string) {
+		r.Handle(path, s.wrap(fn, oauth)).Methods(methods...)
 	}
-	oauth := func(path string, fn handlerFunc, methods ...string) {
-		r.Handle(path, s.wrap(fn, true)).Methods(methods...)
+	// leader routes write, or read what must be current: a follower
+	// forwards them to the leader.
+	leader := func(path string, fn handlerFunc, precheck func(*http.Request, []byte) error, oauth bool, methods ...string) {
+		r.Handle(path, s.onLeader(s.wrap(fn, oauth), precheck, oauth)).Methods(methods...)
 	}
 
 	// Accounts.
-	v1("/v1/users", s.handleCreateUser, http.MethodPost)
-	v1("/v1/login", s.handleLogin, http.MethodPost)
-	v1("/v1/me", s.handleMe, http.MethodGet)
-	v1("/v1/me/password", s.handleChangePassword, http.MethodPut)
+	leader("/v1/users", s.handleCreateUser, nil, false, http.MethodPost)
+	leader("/v1/login", s.handleLogin, nil, false, http.MethodPost)
+	local("/v1/me", s.handleMe, false, http.MethodGet)
+	leader("/v1/me/password", s.handleChangePassword, nil, false, http.MethodPut)
 
 	// Tokens.
-	v1("/v1/refresh", s.handleRefresh, http.MethodPost)
-	oauth("/oauth2/token", s.handleOAuthToken, http.MethodPost)
-	oauth("/oauth2/revoke", s.handleOAuthRevoke, http.MethodPost)
-	oauth("/oauth2/introspect", s.handleIntrospect, http.MethodPost)
-	v1("/.well-known/jwks.json", s.handleJWKS, http.MethodGet)
-	v1("/.well-known/oauth-authorization-server", s.handleMetadata, http.MethodGet)
+	leader("/v1/refresh", s.handleRefresh, s.precheckRefreshJSON, false, http.MethodPost)
+	leader("/oauth2/token", s.handleOAuthToken, s.precheckRefreshForm, true, http.MethodPost)
+	leader("/oauth2/revoke", s.handleOAuthRevoke, nil, true, http.MethodPost)
+	local("/oauth2/introspect", s.handleIntrospect, true, http.MethodPost)
+	local("/.well-known/jwks.json", s.handleJWKS, false, http.MethodGet)
+	local("/.well-known/oauth-authorization-server", s.handleMetadata, false, http.MethodGet)
 
 	// Sessions.
-	v1("/v1/sessions", s.handleListSessions, http.MethodGet)
-	v1("/v1/sessions", s.handleTrustedSession, http.MethodPost)
-	v1("/v1/sessions/{session_id}", s.handleDeleteSession, http.MethodDelete)
-	v1("/v1/logout", s.handleLogout, http.MethodPost)
+	leader("/v1/sessions", s.handleListSessions, nil, false, http.MethodGet)
+	leader("/v1/sessions", s.handleTrustedSession, nil, false, http.MethodPost)
+	leader("/v1/sessions/{session_id}", s.handleDeleteSession, nil, false, http.MethodDelete)
+	leader("/v1/logout", s.handleLogout, nil, false, http.MethodPost)
 
 	// Admin.
-	v1("/v1/admin/users", s.handleAdminCreateUser, http.MethodPost)
-	v1("/v1/admin/users/{user_id}", s.handleAdminGetUser, http.MethodGet)
-	v1("/v1/admin/users/{user_id}/sessions", s.handleAdminListSessions, http.MethodGet)
-	v1("/v1/admin/users/{user_id}/sessions", s.handleAdminRevokeUser, http.MethodDelete)
-	v1("/v1/admin/sessions/{session_id}", s.handleAdminRevokeSession, http.MethodDelete)
-	v1("/v1/admin/users/{user_id}/roles", s.handleAdminSetRoles, http.MethodPut)
-	v1("/v1/admin/users/{user_id}/disabled", s.handleAdminSetDisabled, http.MethodPut)
+	leader("/v1/admin/users", s.handleAdminCreateUser, nil, false, http.MethodPost)
+	leader("/v1/admin/users/{user_id}", s.handleAdminGetUser, nil, false, http.MethodGet)
+	leader("/v1/admin/users/{user_id}/sessions", s.handleAdminListSessions, nil, false, http.MethodGet)
+	leader("/v1/admin/users/{user_id}/sessions", s.handleAdminRevokeUser, nil, false, http.MethodDelete)
+	leader("/v1/admin/sessions/{session_id}", s.handleAdminRevokeSession, nil, false, http.MethodDelete)
+	leader("/v1/admin/users/{user_id}/roles", s.handleAdminSetRoles, nil, false, http.MethodPut)
+	leader("/v1/admin/users/{user_id}/disabled", s.handleAdminSetDisabled, nil, false, http.MethodPut)
+	leader("/v1/admin/cluster/nodes/{node_id}", s.handleAdminRemoveNode, nil, false, http.MethodDelete)
 
 	// Operations.
-	v1("/livez", s.handleLivez, http.MethodGet)
-	v1("/readyz", s.handleReadyz, http.MethodGet)
-	v1("/v1/cluster", s.handleCluster, http.MethodGet)
+	local("/livez", s.handleLivez, false, http.MethodGet)
+	local("/readyz", s.handleReadyz, false, http.MethodGet)
+	local("/v1/cluster", s.handleCluster, false, http.MethodGet)
 	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
 	r.Use(s.instrument)
 
@@ -262,9 +296,9 @@ func allowedMethods(router *mux.Router, req *http.Request) []string {
 	return out
 }
 
-// requireLeader returns an unavailable error unless this node leads.
-// NOTE: followers do not forward writes to the leader yet; in a cluster the
-// load balancer must send writes to the leader until they do.
+// requireLeader returns an unavailable error unless this node leads. Routes
+// that need the leader are forwarded by onLeader, so this fails only when
+// leadership was lost during the request.
 func (s *Server) requireLeader() error {
 	if !s.deps.Node.IsLeader() {
 		return unavailable(cluster.ErrNotLeader)
@@ -282,17 +316,6 @@ func (s *Server) commit(ctx context.Context, c fsm.Command) (*fsm.Result, error)
 		return nil, unavailable(err)
 	}
 	return res, nil
-}
-
-// clientIP returns the address of the peer that sent the request.
-// NOTE: X-Forwarded-For is not trusted yet, so behind a load balancer this is
-// the balancer's address.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // denyUntil returns when the access tokens of a session revoked at now have

@@ -183,7 +183,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Scope != scopeOthers {
-		clearRefreshCookie(w, r)
+		s.clearRefreshCookie(w, r)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

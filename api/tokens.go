@@ -57,7 +57,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, sess *fsm.Session
 		SessionID:             sess.ID.String(),
 	}
 	if cookie {
-		setRefreshCookie(w, r, refresh, int(resp.RefreshTokenExpiresIn))
+		s.setRefreshCookie(w, r, refresh, int(resp.RefreshTokenExpiresIn))
 		resp.RefreshToken = ""
 	}
 	// RFC 6749 section 5.1 asks for Pragma beside Cache-Control for the
@@ -133,7 +133,7 @@ func (s *Server) createSession(r *http.Request, u *fsm.User, deviceID, deviceNam
 		DeviceID:          deviceID,
 		DeviceName:        deviceName,
 		UserAgent:         truncateUTF8(r.UserAgent(), maxUserAgentLen),
-		IP:                clientIP(r),
+		IP:                s.clientIP(r),
 	})
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	sess, next, err := s.refresh(r.Context(), r, raw)
 	if err != nil {
 		if cookie && isTerminal(err) {
-			clearRefreshCookie(w, r)
+			s.clearRefreshCookie(w, r)
 		}
 		return err
 	}
@@ -204,6 +204,58 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	return s.issue(w, r, sess, next, false)
+}
+
+// precheckRefreshJSON rejects, on a follower, a /v1/refresh request whose
+// token this node can already tell is malformed or forged.
+func (s *Server) precheckRefreshJSON(r *http.Request, body []byte) error {
+	var req refreshRequest
+	if err := parseJSON(body, &req, true); err != nil {
+		return err
+	}
+	raw := req.RefreshToken
+	if raw == "" {
+		c, err := s.cookieRefreshToken(r)
+		if err != nil {
+			return err
+		}
+		raw = c
+	}
+	if raw == "" {
+		return errorf(CodeInvalidRequest, "refresh_token is required")
+	}
+	return s.precheckRefresh(raw)
+}
+
+// precheckRefreshForm is precheckRefreshJSON for /oauth2/token.
+func (s *Server) precheckRefreshForm(r *http.Request, body []byte) error {
+	form, err := parseForm(r, body)
+	if err != nil {
+		return err
+	}
+	if raw := form.Get("refresh_token"); raw != "" {
+		return s.precheckRefresh(raw)
+	}
+	return nil
+}
+
+// precheckRefresh checks what a follower can check alone. A session this
+// node has not applied yet (a login that committed a moment ago) is left to
+// the leader, so only the origin tag is required.
+func (s *Server) precheckRefresh(raw string) error {
+	tok, err := token.ParseRefresh(raw)
+	if err != nil {
+		return &Error{Code: CodeRefreshInvalid, Detail: "refresh token is malformed", Cause: err}
+	}
+	if err := s.deps.Keys.VerifyRefreshOrigin(tok); err != nil {
+		return &Error{Code: CodeRefreshInvalid, Detail: "refresh token is not valid", Cause: err}
+	}
+	if sess, ok := s.deps.State.Session(fsm.ID(tok.SessionID)); ok {
+		if err := s.deps.Keys.VerifyRefresh(tok, sess.Nonce); err != nil {
+			return &Error{Code: CodeRefreshInvalid, Detail: "refresh token is not valid", Cause: err}
+		}
+	}
+	return nil
 }
 
 // parseRefresh decodes a refresh token and checks its MAC against this
@@ -249,7 +301,7 @@ func (s *Server) refreshOnLeader(ctx context.Context, r *http.Request, raw strin
 	if err := s.requireLeader(); err != nil {
 		return actors.RefreshResult{}, err
 	}
-	res, err := s.deps.Actors.Refresh(ctx, tok, truncateUTF8(r.UserAgent(), maxUserAgentLen), clientIP(r))
+	res, err := s.deps.Actors.Refresh(ctx, tok, truncateUTF8(r.UserAgent(), maxUserAgentLen), s.clientIP(r))
 	if err != nil {
 		return res, actorError(err)
 	}

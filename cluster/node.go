@@ -405,3 +405,42 @@ func (n *Node) Snapshot() error {
 	}
 	return nil
 }
+
+// HasState reports whether raft has a log, a snapshot or a term on disk, that
+// is, whether this node is or was part of a formed cluster.
+func (n *Node) HasState() bool {
+	// LastIndex covers both the log and the last snapshot.
+	return n.raft.LastIndex() > 0
+}
+
+// BootstrapServers forms a new cluster of the given voters. Every founding
+// node calls it with the same list; raft ignores it on a node with state.
+func (n *Node) BootstrapServers(servers []Server) error {
+	cfg := raft.Configuration{}
+	for _, s := range servers {
+		cfg.Servers = append(cfg.Servers, raft.Server{
+			Suffrage: raft.Voter,
+			ID:       raft.ServerID(s.ID),
+			Address:  raft.ServerAddress(s.Address),
+		})
+	}
+	if err := n.raft.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("bootstrap raft: %w", err)
+	}
+	return nil
+}
+
+// AddVoter adds a node to the configuration, or updates its address. Only
+// the leader can.
+func (n *Node) AddVoter(id, addr string) error {
+	return n.wait(n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 10*time.Second))
+}
+
+// RemoveServer removes a node from the configuration. Only the leader can.
+func (n *Node) RemoveServer(id string) error {
+	return n.wait(n.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second))
+}
+
+// RaftAddr returns the address raft advertises, with the bound port when
+// the configured port was 0.
+func (n *Node) RaftAddr() string { return string(n.trans.LocalAddr()) }

@@ -22,6 +22,7 @@ const MinSecretLen = 32
 const (
 	signingKeyInfo = "rotor access-token signing key"
 	refreshKeyInfo = "rotor refresh-token mac key"
+	gossipKeyInfo  = "rotor gossip encryption key"
 )
 
 // keyIDHashLen is the number of bytes of SHA-256(public key) in a key ID.
@@ -75,6 +76,18 @@ func NewKeyring(secret []byte) (*Keyring, error) {
 	}
 
 	return &Keyring{pseudorandomKey: pseudorandomKey, refreshKey: refreshKey}, nil
+}
+
+// GossipKey returns the 32-byte AES-256 key that encrypts and authenticates
+// the cluster's gossip, derived with its own HKDF info string, so only nodes
+// with the same cluster secret can join.
+func (k *Keyring) GossipKey() []byte {
+	key, err := hkdf.Expand(sha256.New, k.pseudorandomKey, gossipKeyInfo, 32)
+	if err != nil {
+		// hkdf.Expand fails only for lengths above 255 hash sizes.
+		panic(fmt.Sprintf("token: derive gossip key: %v", err))
+	}
+	return key
 }
 
 // SigningKey returns the Ed25519 private key of the epoch. The key is derived

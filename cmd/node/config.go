@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -14,10 +15,17 @@ import (
 // an environment variable: --reuse-grace is ROTOR_REUSE_GRACE. A flag on the
 // command line wins over the variable.
 type config struct {
-	NodeID   string
-	HTTPAddr string
-	RaftAddr string
-	DataDir  string
+	NodeID     string
+	HTTPAddr   string
+	RaftAddr   string
+	GossipAddr string
+	DataDir    string
+
+	BootstrapExpect int
+	Join            string
+	TrustedProxies  string
+	MaxStaleness    time.Duration
+	LeaderWait      time.Duration
 
 	AccessTTL      time.Duration
 	RefreshIdleTTL time.Duration
@@ -43,6 +51,10 @@ type config struct {
 	clusterSecret string
 	serviceKey    string
 	adminPassword string
+
+	// issuerFromAddr is set when --issuer was left out, so the issuer
+	// follows the bound HTTP address (port 0 picks one).
+	issuerFromAddr bool
 }
 
 func newFlagSet(cfg *config, output io.Writer) *flag.FlagSet {
@@ -55,7 +67,13 @@ func newFlagSet(cfg *config, output io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.NodeID, "node-id", host, "Raft server id of this node")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address the HTTP API listens on")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:8081", "address Raft listens on and advertises")
+	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "127.0.0.1:8082", "address memberlist gossip listens on (TCP and UDP) and advertises")
 	fs.StringVar(&cfg.DataDir, "data-dir", "./rotor-data", "directory for the Raft log, snapshots and the generated cluster secret")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 1, "number of voters that must meet before the first election; give every founding node the same value")
+	fs.StringVar(&cfg.Join, "join", "", "comma-separated gossip addresses of other nodes to join")
+	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "127.0.0.0/8,::1/128", "comma-separated networks (CIDR) whose X-Forwarded-For is believed, besides cluster members")
+	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", 2*time.Second, "how long a follower may go without contact with the leader before /readyz fails")
+	fs.DurationVar(&cfg.LeaderWait, "leader-wait", 2*time.Second, "how long a write waits for a leader to be elected before it answers 503")
 
 	fs.DurationVar(&cfg.AccessTTL, "access-ttl", 5*time.Minute, "lifetime of access tokens")
 	fs.DurationVar(&cfg.RefreshIdleTTL, "refresh-idle-ttl", 336*time.Hour, "how long a session lives without a refresh; each refresh moves this deadline")
@@ -64,7 +82,7 @@ func newFlagSet(cfg *config, output io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.Leeway, "leeway", 10*time.Second, "clock skew allowed when checking exp and iat of access tokens")
 	fs.BoolVar(&cfg.Signup, "signup", true, "let anyone create an account with POST /v1/users")
 
-	fs.StringVar(&cfg.Issuer, "issuer", "", "iss of access tokens and base URL in the metadata (default http://<http-addr>)")
+	fs.StringVar(&cfg.Issuer, "issuer", "", "iss of access tokens and base URL in the metadata, the same on every node of a cluster (default http://<http-addr> on a single node)")
 	fs.StringVar(&cfg.Audience, "audience", "rotor", "aud of access tokens")
 	fs.StringVar(&cfg.AllowedOrigins, "allowed-origins", "", "comma-separated browser origins that may use the refresh cookie")
 
@@ -116,6 +134,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (*
 
 	if cfg.Issuer == "" {
 		cfg.Issuer = "http://" + cfg.HTTPAddr
+		cfg.issuerFromAddr = true
 	}
 	return cfg, cfg.validate()
 }
@@ -141,15 +160,49 @@ func (c *config) validate() error {
 	check(c.CleanupInterval >= time.Second, "--cleanup-interval %s must be at least 1s", c.CleanupInterval)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format %q must be text or json", c.LogFormat)
 	check(c.AdminUsername == "" || c.adminPassword != "", "--admin-username needs ROTOR_ADMIN_PASSWORD")
+	check(c.GossipAddr != "", "--gossip-addr must not be empty")
+	check(c.BootstrapExpect >= 1, "--bootstrap-expect %d must be at least 1", c.BootstrapExpect)
+	clustered := c.BootstrapExpect > 1 || c.Join != ""
+	check(!clustered || c.clusterSecret != "" || c.ClusterSecretFile != "",
+		"a cluster needs one secret on every node: set ROTOR_CLUSTER_SECRET or --cluster-secret-file")
+	check(!clustered || !c.issuerFromAddr,
+		"a cluster needs one issuer on every node: set --issuer to the URL clients use, such as the load balancer's")
+	check(c.MaxStaleness > 0, "--max-staleness %s must be positive", c.MaxStaleness)
+	check(c.LeaderWait > 0, "--leader-wait %s must be positive", c.LeaderWait)
+	if _, err := c.trustedNetworks(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
 // origins returns the parsed --allowed-origins list.
 func (c *config) origins() []string {
+	return splitList(c.AllowedOrigins)
+}
+
+// joinAddrs returns the parsed --join list.
+func (c *config) joinAddrs() []string {
+	return splitList(c.Join)
+}
+
+// trustedNetworks parses --trusted-proxies.
+func (c *config) trustedNetworks() ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, cidr := range splitList(c.TrustedProxies) {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR network such as 10.0.0.0/8", cidr)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
 	var out []string
-	for _, o := range strings.Split(c.AllowedOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			out = append(out, o)
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
 		}
 	}
 	return out

@@ -38,8 +38,12 @@ func startTestNodeEnv(t testing.TB, env map[string]string, args ...string) *test
 	t.Helper()
 	base := []string{
 		"--node-id", "test-1",
-		"--http-addr", freeAddr(t),
-		"--raft-addr", freeAddr(t),
+		// Port 0: the kernel picks free ports at bind time, so parallel
+		// tests cannot race for one. start records the bound ports, so a
+		// restart reuses them.
+		"--http-addr", "127.0.0.1:0",
+		"--raft-addr", "127.0.0.1:0",
+		"--gossip-addr", "127.0.0.1:0",
 		"--data-dir", t.TempDir(),
 		"--log-level", "warn",
 	}
@@ -73,6 +77,8 @@ func (tn *testNode) start() {
 	}
 	tn.node = n
 	tn.url = "http://" + n.addr()
+	tn.cfg.HTTPAddr = n.addr()
+	tn.cfg.RaftAddr = n.raft.RaftAddr()
 	tn.served = make(chan error, 1)
 	go func() { tn.served <- n.serve() }()
 	tn.waitReady()

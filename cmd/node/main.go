@@ -43,16 +43,17 @@ func run(args []string) error {
 		return err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- n.serve() }()
 
 	select {
 	case err = <-serveErr:
 		logger.Error("http server failed", "error", err)
-	case <-ctx.Done():
-		logger.Info("shutting down", "signal", "SIGTERM or SIGINT")
+	case sig := <-signals:
+		logger.Info("shutting down", "signal", sig.String())
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

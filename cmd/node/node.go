@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rotorhq/rotor/actors"
@@ -28,6 +29,13 @@ type node struct {
 	api    *api.Server
 	http   *http.Server
 	ln     net.Listener
+
+	members     *cluster.Membership
+	stopForming context.CancelFunc
+
+	// leading is true from the moment raft reports leadership until it
+	// reports the loss; the revocation hook reads it on raft's goroutine.
+	leading atomic.Bool
 
 	// leaderCancel stops the current term's leader duties; guarded by mu.
 	mu           sync.Mutex
@@ -54,18 +62,57 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 	}
 
 	n := &node{cfg: cfg, log: logger, state: fsm.New(nil)}
+	trusted, err := cfg.trustedNetworks()
+	if err != nil {
+		return nil, err
+	}
 
-	// Raft, with the FSM.
+	// HTTP first, so the advertised address has the bound port.
+	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on http address %q: %w", cfg.HTTPAddr, err)
+	}
+	if cfg.issuerFromAddr {
+		cfg.Issuer = "http://" + n.ln.Addr().String()
+	}
+
+	// Raft, with the FSM. Only a one-node cluster bootstraps at once; a
+	// larger one waits until its voters have met over gossip.
 	rc := cluster.DefaultConfig()
 	rc.NodeID = cfg.NodeID
 	rc.RaftAddr = cfg.RaftAddr
 	rc.DataDir = cfg.DataDir
-	rc.Bootstrap = true
+	rc.Bootstrap = cfg.BootstrapExpect == 1
 	rc.Logger = logger
 	n.raft, err = cluster.Open(rc, n.state)
 	if err != nil {
+		n.ln.Close()
 		return nil, err
 	}
+
+	// Gossip: membership, and the revocation set, which the leader
+	// broadcasts as soon as it applies a revocation.
+	n.members, err = cluster.StartMembership(cluster.MembershipConfig{
+		NodeID:       cfg.NodeID,
+		GossipAddr:   cfg.GossipAddr,
+		HTTPAddr:     n.ln.Addr().String(),
+		RaftAddr:     n.raft.RaftAddr(),
+		Join:         cfg.joinAddrs(),
+		SecretKey:    keys.GossipKey(),
+		Revocations:  n.state.Revocations(),
+		Bootstrapped: n.raft.HasState,
+		Logger:       logger,
+	})
+	if err != nil {
+		n.raft.Close()
+		n.ln.Close()
+		return nil, err
+	}
+	n.state.OnRevoke(func(entries []fsm.Revocation) {
+		if n.leading.Load() {
+			n.members.BroadcastRevocations(entries)
+		}
+	})
 
 	// Actors and the API.
 	n.actors = actors.NewManager(actors.Config{
@@ -85,23 +132,29 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 		Signup:         cfg.Signup,
 		ServiceKey:     serviceKey,
 		AllowedOrigins: cfg.origins(),
+		TrustedProxies: trusted,
+		LeaderWait:     cfg.LeaderWait,
+		MaxStaleness:   cfg.MaxStaleness,
 		Logger:         logger,
-	}, api.Deps{State: n.state, Node: n.raft, Actors: n.actors, Keys: keys})
+	}, api.Deps{
+		State: n.state, Node: n.raft, Actors: n.actors, Keys: keys,
+		Directory: directory{n.members}, Gossip: n.members,
+	})
 	n.raft.ObserveApply(n.api.ObserveApply)
 	n.raft.OnLeadership(n.leadershipChanged)
 	if n.raft.IsLeader() {
 		n.leadershipChanged(true)
 	}
+	n.members.OnChange(n.membershipChanged)
 
-	// HTTP.
-	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		n.raft.Close()
-		return nil, fmt.Errorf("listen on http address %q: %w", cfg.HTTPAddr, err)
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopForming = cancel
+	go n.formCluster(ctx)
+
 	n.http = n.api.HTTPServer(cfg.HTTPAddr)
 	logger.Info("node started", "node_id", cfg.NodeID, "http_addr", n.ln.Addr().String(),
-		"raft_addr", cfg.RaftAddr, "data_dir", cfg.DataDir)
+		"raft_addr", n.raft.RaftAddr(), "gossip_addr", cfg.GossipAddr, "data_dir", cfg.DataDir,
+		"bootstrap_expect", cfg.BootstrapExpect)
 	return n, nil
 }
 
@@ -122,7 +175,14 @@ func (n *node) stop(ctx context.Context) error {
 	if err := n.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("shut down http: %w", err))
 	}
+	n.stopForming()
 	n.leadershipChanged(false)
+	if err := n.members.Leave(time.Second); err != nil {
+		n.log.Warn("leaving the gossip cluster failed", "error", err)
+	}
+	if err := n.members.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("shut down gossip: %w", err))
+	}
 	if err := n.raft.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("shut down raft: %w", err))
 	}
@@ -133,6 +193,7 @@ func (n *node) stop(ctx context.Context) error {
 // leadershipChanged starts the leader's duties when this node wins an
 // election and stops them, with every actor, when it loses leadership.
 func (n *node) leadershipChanged(leader bool) {
+	n.leading.Store(leader)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.leaderCancel != nil {
@@ -181,6 +242,7 @@ func (n *node) lead(ctx context.Context, done chan struct{}) {
 	}
 	n.actors.SetLeading(true)
 	n.log.Info("serving as leader", "node_id", n.cfg.NodeID)
+	n.addMissingVoters()
 
 	// Cleanup, periodically, for as long as this term lasts.
 	ticker := time.NewTicker(n.cfg.CleanupInterval)

@@ -30,7 +30,7 @@ func TestBinaryStartsAndStopsCleanly(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	httpAddr := freeAddr(t)
-	cmd := exec.Command(bin, "--http-addr", httpAddr, "--raft-addr", freeAddr(t), "--data-dir", dir)
+	cmd := exec.Command(bin, "--http-addr", httpAddr, "--raft-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--data-dir", dir)
 	cmd.Env = append(os.Environ(), "ROTOR_CLUSTER_SECRET=")
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
