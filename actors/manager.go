@@ -89,6 +89,14 @@ func (m *Manager) SetLeading(leading bool) {
 	}
 }
 
+// Leading reports whether the manager serves, that is, this node leads and
+// has caught up with the log.
+func (m *Manager) Leading() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.leading
+}
+
 // Active returns the number of running actors.
 func (m *Manager) Active() int {
 	m.mu.Lock()

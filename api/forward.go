@@ -50,7 +50,7 @@ var errNoLeader = errors.New("no raft leader known")
 // refresh token) never reach the leader.
 func (s *Server) onLeader(h http.Handler, precheck func(r *http.Request, body []byte) error, oauth bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.deps.Node.IsLeader() {
+		if s.leaderReady() {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -60,10 +60,17 @@ func (s *Server) onLeader(h http.Handler, precheck func(r *http.Request, body []
 	})
 }
 
+// leaderReady reports whether this node leads and has caught up with the
+// log, so it can serve writes itself. A node that has just won an election
+// waits for its barrier first.
+func (s *Server) leaderReady() bool {
+	return s.deps.Node.IsLeader() && s.deps.Actors.Leading()
+}
+
 // forward proxies r to the leader. It returns an error only when nothing
 // was written yet.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, precheck func(*http.Request, []byte) error) error {
-	if r.Header.Get(forwardedHeader) != "" {
+	if r.Header.Get(forwardedHeader) != "" && !s.deps.Node.IsLeader() {
 		// The sender believed this node leads; it no longer does.
 		return unavailable(errors.New("request was already forwarded once"))
 	}
@@ -109,10 +116,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, precheck func(*
 // is true when this node has become the leader meanwhile.
 func (s *Server) leaderHTTPAddr(ctx context.Context, deadline time.Time) (addr string, self bool, err error) {
 	for {
-		if s.deps.Node.IsLeader() {
+		if s.leaderReady() {
 			return "", true, nil
 		}
-		if _, id := s.deps.Node.Leader(); id != "" && s.deps.Directory != nil {
+		if _, id := s.deps.Node.Leader(); id != "" && id != s.cfg.NodeID && s.deps.Directory != nil {
 			if addr, ok := s.deps.Directory.HTTPAddr(id); ok {
 				return addr, false, nil
 			}

@@ -65,6 +65,18 @@ func (s *Server) staleness() time.Duration {
 	return s.cfg.Now().Sub(last)
 }
 
+// handleReadyzLeader answers 200 only on a ready leader. A load balancer
+// that health-checks it can send writes straight to the leader and save the
+// follower's forwarding hop; any node would still accept them.
+func (s *Server) handleReadyzLeader(w http.ResponseWriter, r *http.Request) error {
+	if !s.deps.Node.IsLeader() || !s.deps.Actors.Leading() {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "not the leader"})
+		return nil
+	}
+	return s.handleReadyz(w, r)
+}
+
 type clusterView struct {
 	NodeID       string `json:"node_id"`
 	State        string `json:"state"`

@@ -247,6 +247,7 @@ func (s *Server) routes() *mux.Router {
 	// Operations.
 	local("/livez", s.handleLivez, false, http.MethodGet)
 	local("/readyz", s.handleReadyz, false, http.MethodGet)
+	local("/readyz/leader", s.handleReadyzLeader, false, http.MethodGet)
 	local("/v1/cluster", s.handleCluster, false, http.MethodGet)
 	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
 	r.Use(s.instrument)
