@@ -70,7 +70,10 @@ func (s *Server) leaderReady() bool {
 // forward proxies r to the leader. It returns an error only when nothing
 // was written yet.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, precheck func(*http.Request, []byte) error) error {
-	if r.Header.Get(forwardedHeader) != "" && !s.deps.Node.IsLeader() {
+	// Only a cluster member's mark counts; a client cannot use it to make a
+	// follower refuse its requests.
+	forwarded := r.Header.Get(forwardedHeader) != "" && s.deps.Directory != nil && s.deps.Directory.IsPeerIP(clientHost(r))
+	if forwarded && !s.deps.Node.IsLeader() {
 		// The sender believed this node leads; it no longer does.
 		return unavailable(errors.New("request was already forwarded once"))
 	}

@@ -22,8 +22,11 @@ import (
 const usage = `Usage: jepsen COMMAND [flags]
 
 Commands:
-  load   send a bounded load to a Rotor node or load balancer and report
-         throughput, latency and revocation visibility
+  load      send a bounded load to a Rotor node or load balancer and report
+            throughput, latency and revocation visibility
+  failover  kill the leader of a deploy/local-cluster.sh cluster again and
+            again, and report the time from each kill to the next successful
+            refresh through the load balancer
 
 Run 'jepsen COMMAND -h' for the flags of a command.
 `
@@ -46,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "load":
 		_, err := runLoad(ctx, args[1:], stdout, stderr)
 		return exitStatus(err, stderr)
+	case "failover":
+		return exitStatus(runFailover(ctx, args[1:], stdout, stderr), stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

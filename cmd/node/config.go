@@ -43,6 +43,7 @@ type config struct {
 	AdminUsername     string
 
 	CleanupInterval time.Duration
+	DebugAddr       string
 	LogLevel        string
 	LogFormat       string
 
@@ -91,6 +92,7 @@ func newFlagSet(cfg *config, output io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.AdminUsername, "admin-username", "", "create this admin account at start if it does not exist; its password comes from ROTOR_ADMIN_PASSWORD")
 
 	fs.DurationVar(&cfg.CleanupInterval, "cleanup-interval", time.Minute, "how often the leader removes expired sessions and deny entries")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "address to serve Go's pprof profiles on, such as 127.0.0.1:6060; empty turns it off")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	return fs
@@ -160,7 +162,9 @@ func (c *config) validate() error {
 	check(c.CleanupInterval >= time.Second, "--cleanup-interval %s must be at least 1s", c.CleanupInterval)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format %q must be text or json", c.LogFormat)
 	check(c.AdminUsername == "" || c.adminPassword != "", "--admin-username needs ROTOR_ADMIN_PASSWORD")
-	check(c.GossipAddr != "", "--gossip-addr must not be empty")
+	if host, _, err := net.SplitHostPort(c.GossipAddr); err != nil || net.ParseIP(host) == nil {
+		errs = append(errs, fmt.Errorf("--gossip-addr %q must be an IP address and port, such as 127.0.0.1:8082", c.GossipAddr))
+	}
 	check(c.BootstrapExpect >= 1, "--bootstrap-expect %d must be at least 1", c.BootstrapExpect)
 	clustered := c.BootstrapExpect > 1 || c.Join != ""
 	check(!clustered || c.clusterSecret != "" || c.ClusterSecretFile != "",
