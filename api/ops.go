@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -36,8 +37,8 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 		reason = "no leader known"
 	case stale > s.cfg.MaxStaleness:
 		reason = fmt.Sprintf("no contact with the leader for %s", stale.Round(time.Millisecond))
-	case node.CommitIndex() > node.AppliedIndex()+maxApplyLag:
-		reason = fmt.Sprintf("applying a backlog of %d committed entries", node.CommitIndex()-node.AppliedIndex())
+	case s.applyBacklog() > maxApplyLag:
+		reason = fmt.Sprintf("applying a backlog of %d committed entries", s.applyBacklog())
 	case s.deps.State.CurrentEpoch() == 0:
 		reason = "no signing key yet"
 	}
@@ -64,6 +65,59 @@ func (s *Server) staleness() time.Duration {
 	}
 	return s.cfg.Now().Sub(last)
 }
+
+// applyBacklog returns how many entries the cluster has committed that this
+// node has not applied. A follower's own commit index stops at the last
+// entry it holds, so while it catches up it looks current; the leader's
+// commit index, fetched over HTTP and cached briefly, tells the truth.
+func (s *Server) applyBacklog() uint64 {
+	node := s.deps.Node
+	commit := node.CommitIndex()
+	if !node.IsLeader() {
+		commit = max(commit, s.leaderCommit())
+	}
+	applied := node.AppliedIndex()
+	if commit <= applied {
+		return 0
+	}
+	return commit - applied
+}
+
+// leaderCommit returns the leader's commit index, at most
+// leaderCommitMaxAge old, or 0 when the leader cannot be asked.
+func (s *Server) leaderCommit() uint64 {
+	s.leaderCommitMu.Lock()
+	defer s.leaderCommitMu.Unlock()
+	if time.Since(s.leaderCommitAt) < leaderCommitMaxAge {
+		return s.leaderCommitValue
+	}
+	s.leaderCommitAt = time.Now()
+	s.leaderCommitValue = 0
+
+	_, id := s.deps.Node.Leader()
+	if id == "" || s.deps.Directory == nil {
+		return 0
+	}
+	addr, ok := s.deps.Directory.HTTPAddr(id)
+	if !ok {
+		return 0
+	}
+	client := http.Client{Transport: s.forwardTransport, Timeout: 250 * time.Millisecond}
+	resp, err := client.Get("http://" + addr + "/v1/cluster")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var view clusterView
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&view) != nil {
+		return 0
+	}
+	s.leaderCommitValue = view.CommitIndex
+	return view.CommitIndex
+}
+
+// leaderCommitMaxAge bounds how often /readyz asks the leader.
+const leaderCommitMaxAge = 250 * time.Millisecond
 
 // handleReadyzLeader answers 200 only on a ready leader. A load balancer
 // that health-checks it can send writes straight to the leader and save the

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -102,6 +103,12 @@ type Server struct {
 	// started is when the server was built; staleness counts from it until
 	// the first contact with a leader.
 	started time.Time
+
+	// The leader's commit index as /readyz last fetched it; guarded by
+	// leaderCommitMu.
+	leaderCommitMu    sync.Mutex
+	leaderCommitAt    time.Time
+	leaderCommitValue uint64
 }
 
 // New returns a Server. cfg must be validated by the caller.
