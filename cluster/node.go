@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/rotorhq/rotor/fsm"
 )
@@ -143,7 +144,15 @@ func Open(cfg Config, state *fsm.FSM) (*Node, error) {
 
 	// Storage: one bbolt file for the log and the stable store, fsync on
 	// every batch unless NoSync.
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), NoSync: cfg.NoSync})
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:   filepath.Join(cfg.DataDir, "raft.db"),
+		NoSync: cfg.NoSync,
+		// The log is appended at the end and truncated at the front, which
+		// leaves the file full of free pages. Writing the freelist on every
+		// commit then costs more with each snapshot; without it, bbolt
+		// rebuilds the freelist when it opens the file.
+		BoltOptions: &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft store: %w", err)
 	}
