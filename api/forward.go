@@ -18,7 +18,7 @@ import (
 // so a stale view of who leads cannot bounce a request around the cluster.
 const forwardedHeader = "X-Rotor-Forwarded-By"
 
-// Directory tells the HTTP layer about the other nodes.
+// Directory looks up the other nodes of the cluster for the HTTP layer.
 type Directory interface {
 	// HTTPAddr returns the host:port of the HTTP API of the node with the
 	// given Raft server id.
@@ -44,8 +44,8 @@ func newForwardTransport() *http.Transport {
 var errNoLeader = errors.New("no raft leader known")
 
 // onLeader serves h on the leader. A follower forwards the request to the
-// leader instead; while no leader is known it waits up to LeaderWait, then
-// answers 503. precheck, when set, runs on the follower first with the
+// leader instead. While no leader is known, it waits up to LeaderWait and
+// then returns 503. precheck, when set, runs on the follower first with the
 // request body, so that requests the follower can reject alone (a forged
 // refresh token) never reach the leader.
 func (s *Server) onLeader(h http.Handler, precheck func(r *http.Request, body []byte) error, oauth bool) http.Handler {

@@ -31,10 +31,10 @@ type failoverConfig struct {
 }
 
 // runFailover measures how long clients go without a successful refresh
-// when the leader is killed. Each trial: a client refreshes one session's
-// chain through the target as fast as it can, retrying the same token on
-// 503 and on transport errors; the leader gets SIGKILL; the time from the
-// kill to the client's next 200 is one sample. The killed node is started
+// when the leader is killed. In each trial, a client refreshes one session's
+// chain through the target as fast as it can and retries the same token on
+// 503 and on transport errors. The leader gets SIGKILL, and the time from the
+// kill to the next 200 of a request sent after it is one sample. The killed node is started
 // again and the cluster settles before the next trial. The nodes must run
 // under deploy/local-cluster.sh, whose pid files name their processes.
 func runFailover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -137,7 +137,7 @@ func failoverTrial(ctx context.Context, cfg *failoverConfig, client *apiClient, 
 				default:
 				}
 			default:
-				failures <- fmt.Errorf("refresh answered %s, want 200 or 503", describeResponse(r))
+				failures <- fmt.Errorf("refresh returned %s, want 200 or 503", describeResponse(r))
 				return
 			}
 		}
