@@ -101,6 +101,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, precheck func(*
 			s.router.ServeHTTP(w, r)
 			return nil
 		}
+		// The leader's response brings its own Cache-Control.
+		w.Header().Del("Cache-Control")
 		refused := false
 		s.proxyTo(w, r, addr, body, &refused)
 		if !refused {

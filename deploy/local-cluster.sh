@@ -316,7 +316,7 @@ cmd_kill() {
 	kill -KILL "$pid"
 	wait_gone 5 "$pid" || die "node-$n (pid $pid) still exists 5s after SIGKILL"
 	rm -f "$dir/node-$n.pid"
-	say "killed node-$n (pid $pid); HAProxy marks it down after two failed checks, about 1s"
+	say "killed node-$n (pid $pid); HAProxy marks it down at the first refused connection"
 	say "start it again with '$0 start-node $n --dir $dir'"
 }
 
