@@ -168,7 +168,7 @@ func isRevocation(op Op) bool {
 }
 
 // revokedByRefresh reports whether a refresh's completion shows its session
-// revoked: reuse detection revokes the session before answering, and
+// revoked: reuse detection revokes the session before it responds, and
 // session_revoked means it already was.
 func revokedByRefresh(op Op) bool {
 	return op.F() == opRefresh && op.Type() == typeFail &&
@@ -177,8 +177,8 @@ func revokedByRefresh(op Op) bool {
 
 // NoRefreshAfterRevocation checks that no refresh invoked after a revocation
 // of its session completed returned ok. Revocations are ok logouts, ok
-// revoke-users of the session's user, and refreshes of the session answered
-// refresh_token_reused or session_revoked. Order is real time by Event.Time.
+// revoke-users of the session's user, and refreshes of the session that
+// returned refresh_token_reused or session_revoked. Order is real time by Event.Time.
 func NoRefreshAfterRevocation(history []Event) Result {
 	const name = "no-refresh-after-revocation"
 	ops, err := PairOps(history)
@@ -219,11 +219,11 @@ func NoRefreshAfterRevocation(history []Event) Result {
 	return v.result(fmt.Sprintf("%d ok refreshes against %d revocations", refreshes, len(revocations)))
 }
 
-// HonestNeverReused checks that an honest client is never told
+// HonestNeverReused checks that an honest client never receives
 // refresh_token_reused or session_revoked unless something may have revoked
-// its session before that answer: a logout or revoke-user with an ok or info
-// completion, or a purposeful operation on the session, invoked before the
-// answer arrived.
+// its session before that response: a logout or revoke-user with an ok or
+// info completion, or a purposeful operation on the session, invoked before
+// the response arrived.
 func HonestNeverReused(history []Event) Result {
 	const name = "honest-never-reused"
 	ops, err := PairOps(history)
