@@ -21,12 +21,13 @@ func (s *Server) handleLivez(w http.ResponseWriter, r *http.Request) error {
 
 // maxApplyLag is how many committed entries a ready node may still have to
 // apply. Raft updates the applied index a moment after the commit index, so
-// a busy node is always a few entries behind; a node replaying its log
-// after a restart is thousands behind.
+// a busy node is always a few entries behind. A node replaying its log after
+// a restart is thousands behind.
 const maxApplyLag = 1024
 
-// handleReadyz reports whether this node can serve: it knows a leader, has
-// applied everything it knows to be committed, and holds signing keys.
+// handleReadyz reports whether this node can serve: a leader is known and
+// was heard from recently, this node has applied what the leader committed,
+// and it has a signing key.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	node := s.deps.Node
 	leaderAddr, _ := node.Leader()
@@ -68,8 +69,8 @@ func (s *Server) staleness() time.Duration {
 
 // applyBacklog returns how many entries the cluster has committed that this
 // node has not applied. A follower's own commit index stops at the last
-// entry it holds, so while it catches up it looks current; the leader's
-// commit index, fetched over HTTP and cached briefly, tells the truth.
+// entry it holds, so while it catches up it looks current. The leader's
+// commit index, fetched over HTTP and cached briefly, shows the real gap.
 func (s *Server) applyBacklog() uint64 {
 	node := s.deps.Node
 	commit := node.CommitIndex()
@@ -116,12 +117,13 @@ func (s *Server) leaderCommit() uint64 {
 	return view.CommitIndex
 }
 
-// leaderCommitMaxAge bounds how often /readyz asks the leader.
+// leaderCommitMaxAge bounds how often /readyz requests the leader's commit
+// index.
 const leaderCommitMaxAge = 250 * time.Millisecond
 
-// handleReadyzLeader answers 200 only on a ready leader. A load balancer
+// handleReadyzLeader returns 200 only on a ready leader. A load balancer
 // that health-checks it can send writes straight to the leader and save the
-// follower's forwarding hop; any node would still accept them.
+// follower's forwarding hop, though any node would still accept them.
 func (s *Server) handleReadyzLeader(w http.ResponseWriter, r *http.Request) error {
 	if !s.deps.Node.IsLeader() || !s.deps.Actors.Leading() {
 		w.Header().Set("Retry-After", "1")

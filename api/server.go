@@ -54,7 +54,7 @@ type Config struct {
 	TrustedProxies []*net.IPNet
 
 	// LeaderWait bounds how long a follower holds a write while no leader
-	// is known before it answers 503.
+	// is known. After it, the write fails with 503.
 	LeaderWait time.Duration
 
 	// MaxStaleness is how long a follower may go without hearing from the
@@ -113,6 +113,7 @@ type Server struct {
 
 // New returns a Server. cfg must be validated by the caller.
 func New(cfg Config, deps Deps) *Server {
+	// Defaults for the fields a caller may leave out.
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -131,6 +132,8 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.MaxStaleness <= 0 {
 		cfg.MaxStaleness = 2 * time.Second
 	}
+
+	// Token signing and verification, then the parts built on them.
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, forwardTransport: newForwardTransport(), started: cfg.Now()}
 	s.signer = &token.Signer{Keyring: deps.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
 	s.verifier = token.NewVerifier(token.VerifierConfig{
@@ -333,8 +336,8 @@ func (s *Server) denyUntil(now time.Time) time.Time {
 }
 
 // EnsureAdmin creates the first admin account unless a user of that name
-// exists; an existing account is left unchanged, so a restart never resets a
-// password. The caller must lead.
+// exists. An existing account is left unchanged, so a restart never resets
+// a password. The caller must lead.
 func (s *Server) EnsureAdmin(ctx context.Context, username, password string) error {
 	name, err := validateUsername(username)
 	if err != nil {

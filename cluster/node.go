@@ -316,8 +316,8 @@ func (n *Node) VerifyLeader() error {
 
 // wait returns the future's error, or ErrUnavailable once the node closes.
 // With BatchApplyCh, raft v1.7.2 may queue an entry into its buffered apply
-// channel after shutdown, and then nothing ever answers the future; this
-// keeps such a caller from hanging.
+// channel after shutdown, and then nothing ever completes the future.
+// Waiting on done as well keeps such a caller from hanging.
 func (n *Node) wait(f raft.Future) error {
 	if n.closed.Load() {
 		return fmt.Errorf("%w: node is closed", ErrUnavailable)
