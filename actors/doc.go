@@ -9,9 +9,9 @@
 // always wins.
 //
 // Actors exist only while this node leads. An actor exits after an idle
-// period (passivation), so stored sessions cost no goroutine, and every actor
-// stops when leadership is lost; requests waiting in a mailbox then fail with
-// ErrNotLeader and the client retries on the new leader.
+// period (passivation), so stored sessions cost no goroutine. Every actor
+// stops when leadership is lost. Requests waiting in a mailbox then fail with
+// ErrNotLeader, and the client retries on the new leader.
 //
 // Concurrency: Manager methods are safe for concurrent use.
 package actors

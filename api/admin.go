@@ -122,7 +122,7 @@ func (s *Server) handleAdminSetRoles(w http.ResponseWriter, r *http.Request) err
 	return s.commitUserChange(w, r, &fsm.SetRoles{At: s.cfg.Now(), UserID: u.ID, Roles: req.Roles})
 }
 
-// commitUserChange commits a command that changes one user and answers with
+// commitUserChange commits a command that changes one user and responds with
 // the user as it is after the change.
 func (s *Server) commitUserChange(w http.ResponseWriter, r *http.Request, c fsm.Command) error {
 	res, err := s.commit(r.Context(), c)

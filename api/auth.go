@@ -33,8 +33,8 @@ func bearer(r *http.Request) (string, error) {
 	}
 	scheme, cred, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" {
-		// Another scheme means no bearer token, which the contract answers
-		// with 401 and a challenge, like a missing header.
+		// Another scheme means no bearer token, which gets 401 and a
+		// challenge, like a missing header.
 		return "", &Error{Code: CodeUnauthorized, Challenge: "invalid_request", Detail: "Authorization header must be \"Bearer <token>\""}
 	}
 	return strings.TrimSpace(cred), nil

@@ -89,8 +89,8 @@ func unmarshalStrict(body []byte, v any) error {
 	return nil
 }
 
-// jsonError turns a decoding error into a client error that says where the
-// body went wrong.
+// jsonError turns a decoding error into a client error that names where the
+// body is malformed.
 func jsonError(err error) *Error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError

@@ -30,8 +30,8 @@ const (
 	CodeUnavailable        Code = "unavailable"
 )
 
-// codeInfo is how one code is sent: its HTTP status, its problem title and
-// its RFC 6749 error name on /oauth2 endpoints.
+// codeInfo is the wire form of one code: its HTTP status, its problem title
+// and its RFC 6749 error name on /oauth2 endpoints.
 type codeInfo struct {
 	status int
 	title  string
@@ -144,7 +144,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, o
 			oauthName = codes[e.Code].oauth
 		}
 		if oauthName == "invalid_grant" {
-			// RFC 6749 section 5.2 answers a bad grant with 400; 401 is
+			// RFC 6749 section 5.2 returns 400 for a bad grant. 401 is
 			// for client authentication only.
 			status = http.StatusBadRequest
 		}

@@ -9,8 +9,8 @@ import (
 )
 
 // handleOAuthRevoke is RFC 7009 revocation. The token is the credential, and
-// any well-formed request answers 200 whether or not the token was valid, so
-// the endpoint tells nothing about tokens. Revoking either kind of token ends
+// any well-formed request gets 200 whether or not the token was valid, so
+// the endpoint reveals nothing about tokens. Revoking either kind of token ends
 // its session.
 func (s *Server) handleOAuthRevoke(w http.ResponseWriter, r *http.Request) error {
 	form, raw, err := s.formToken(w, r)
@@ -87,7 +87,8 @@ type introspection struct {
 	IssuedAt  int64    `json:"iat,omitempty"`
 }
 
-// handleIntrospect answers for an admin access token or the service key.
+// handleIntrospect serves RFC 7662 introspection to callers with an admin
+// access token or the service key.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
 	cred, err := bearer(r)
 	if err != nil {

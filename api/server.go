@@ -307,9 +307,9 @@ func allowedMethods(router *mux.Router, req *http.Request) []string {
 	return out
 }
 
-// requireLeader returns an unavailable error unless this node leads. Routes
-// that need the leader are forwarded by onLeader, so this fails only when
-// leadership was lost during the request.
+// requireLeader returns an unavailable error unless this node leads. onLeader
+// forwards the routes that need the leader, so on those routes this fails
+// only when leadership was lost during the request.
 func (s *Server) requireLeader() error {
 	if !s.deps.Node.IsLeader() {
 		return unavailable(cluster.ErrNotLeader)

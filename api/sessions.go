@@ -151,9 +151,9 @@ const (
 )
 
 // handleLogout ends the caller's session, its other sessions, or all of
-// them. The caller is named by an access token, or by a refresh token in
-// the body or the cookie; any generation of a session's refresh token with a
-// valid MAC names it.
+// them. An access token names the caller, or else a refresh token in the
+// body or the cookie. Any generation of a session's refresh token with a
+// valid MAC names that session.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	var req logoutRequest
 	if err := s.decodeJSON(w, r, &req, true); err != nil {
@@ -232,6 +232,8 @@ func (s *Server) handleTrustedSession(w http.ResponseWriter, r *http.Request) er
 	if !s.isServiceKey(cred) {
 		return errorf(CodeForbidden, "the credential is not a valid service key")
 	}
+
+	// The request.
 	var req trustedSessionRequest
 	if err := s.decodeJSON(w, r, &req, false); err != nil {
 		return err
@@ -243,6 +245,8 @@ func (s *Server) handleTrustedSession(w http.ResponseWriter, r *http.Request) er
 	if err := validateDevice(req.DeviceID, req.DeviceName); err != nil {
 		return err
 	}
+
+	// The user, and a session for it.
 	u, ok := s.deps.State.User(uid)
 	if !ok {
 		return errorf(CodeNotFound, "user not found")

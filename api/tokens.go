@@ -60,8 +60,8 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, sess *fsm.Session
 		s.setRefreshCookie(w, r, refresh, int(resp.RefreshTokenExpiresIn))
 		resp.RefreshToken = ""
 	}
-	// RFC 6749 section 5.1 asks for Pragma beside Cache-Control for the
-	// sake of HTTP/1.0 caches.
+	// RFC 6749 section 5.1 requires Pragma beside Cache-Control for
+	// HTTP/1.0 caches.
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
 	return nil

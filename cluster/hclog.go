@@ -13,9 +13,9 @@ import (
 // hclogAdapter routes hashicorp/raft's hclog output into a slog.Logger, so that
 // raft's lines share the node's handler, format and level.
 type hclogAdapter struct {
-	// root is the logger without component or implied args; logger is root
-	// with both, so Named can replace the component instead of adding a
-	// second one.
+	// root is the logger without component or implied args, and logger is
+	// root with both. Named builds from root, so it replaces the component
+	// instead of adding a second one.
 	root   *slog.Logger
 	logger *slog.Logger
 	name   string

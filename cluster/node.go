@@ -363,7 +363,7 @@ func (n *Node) State() string { return n.raft.State().String() }
 // AppliedIndex returns the index of the last entry applied to the FSM.
 func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
 
-// CommitIndex returns the highest index this node knows to be committed.
+// CommitIndex returns the highest log index this node has seen committed.
 func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 
 // LastContact returns when this node last heard from the leader; zero on the

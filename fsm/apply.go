@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// Result is what Apply returns for a command, through raft's ApplyFuture.
+// Result is the outcome of applying one command, returned through raft's
+// ApplyFuture.
 type Result struct {
 	// Err is nil when the command's preconditions held and it took effect.
 	Err error

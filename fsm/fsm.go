@@ -98,8 +98,8 @@ func (f *FSM) applyLog(l *raft.Log) any {
 	}
 	c, err := Decode(l.Data)
 	if err != nil {
-		// An entry this version cannot read changes nothing; the caller
-		// that proposed it sees the error.
+		// An entry this version cannot read changes nothing, and the
+		// caller that proposed it receives the error.
 		return &Result{Err: err}
 	}
 	return f.apply(c)

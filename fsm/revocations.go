@@ -14,9 +14,9 @@ type Revocation struct {
 }
 
 // Revocations is the deny set that access-token validation consults. The FSM
-// adds an entry for every session it revokes; other sources (gossip from the
-// leader) may add entries before the local FSM applies the same revocation.
-// It has its own lock so that validation never waits for Apply.
+// adds an entry for every session it revokes. Gossip from the leader may add
+// an entry before the local FSM applies the same revocation. The set has its
+// own lock, so validation never waits for Apply.
 type Revocations struct {
 	mu      sync.RWMutex
 	entries map[ID]time.Time // guarded by mu

@@ -83,7 +83,7 @@ type User struct {
 	CredentialVersion uint64 `json:"credential_version"`
 }
 
-// RevokeReason says why a session ended.
+// RevokeReason is the cause of a session's revocation.
 type RevokeReason uint8
 
 // Reasons a session was revoked.

@@ -140,8 +140,8 @@ func newSessionIndex(ops []Op) sessionIndex {
 // its own session. A revoke-user covers the user's sessions that exist when
 // it takes effect, and a login concurrent with it may or may not be covered.
 // With certain set, covers returns true only when the login completed before
-// the revocation was invoked; otherwise it returns true unless the login was
-// invoked after the revocation completed. A session with no recorded login
+// the revocation was invoked. Without it, covers returns true unless the
+// login was invoked after the revocation completed. A session with no recorded login
 // existed before the history began, so every revocation of its user covers it.
 func (idx sessionIndex) covers(rev Op, session string, certain bool) bool {
 	switch rev.F() {
@@ -221,9 +221,9 @@ func NoRefreshAfterRevocation(history []Event) Result {
 
 // HonestNeverReused checks that an honest client never receives
 // refresh_token_reused or session_revoked unless something may have revoked
-// its session before that response: a logout or revoke-user with an ok or
-// info completion, or a purposeful operation on the session, invoked before
-// the response arrived.
+// its session before that response. Such a cause is a logout or revoke-user
+// with an ok or info completion, or a purposeful operation on the session,
+// invoked before the response arrived.
 func HonestNeverReused(history []Event) Result {
 	const name = "honest-never-reused"
 	ops, err := PairOps(history)

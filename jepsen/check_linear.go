@@ -42,8 +42,8 @@ type sessionState struct {
 //   - login ok creates the session at the returned generation;
 //   - refresh ok of generation g needs a live session at g (rotation to g+1)
 //     or at g+1 (grace replay, state unchanged). The model has no clock, so it
-//     allows a replay of g at g+1 whenever it happens; one-successor and the
-//     API tests cover the grace window;
+//     allows a replay of g at g+1 whenever it happens. The one-successor
+//     checker and the API tests cover the grace window;
 //   - refresh refresh_token_reused is possible on a revoked session, or for
 //     a generation older than the current one, which revokes the session. A
 //     replay of the previous generation may be inside or outside the grace

@@ -84,7 +84,8 @@ func NewKeyring(secret []byte) (*Keyring, error) {
 func (k *Keyring) GossipKey() []byte {
 	key, err := hkdf.Expand(sha256.New, k.pseudorandomKey, gossipKeyInfo, 32)
 	if err != nil {
-		// hkdf.Expand fails only for lengths above 255 hash sizes.
+		// The same conditions as in deriveEpochKeys apply, and none holds
+		// for a 32-byte SHA-256 output.
 		panic(fmt.Sprintf("token: derive gossip key: %v", err))
 	}
 	return key

@@ -50,7 +50,7 @@ func TestCleanupDropsExpiredState(t *testing.T) {
 		t.Fatalf("deny entries after cleanup: got %d, want 0", n)
 	}
 
-	// Tokens of dropped sessions stay dead, and say why.
+	// Tokens of dropped sessions stay rejected, with session_expired.
 	for name, tok := range map[string]string{"idle": idle.Refresh, "revoked": revoked.Refresh} {
 		if code := tn.refresh(tok).code(t); code != "session_expired" {
 			t.Errorf("%s session token after cleanup: got %q, want session_expired", name, code)

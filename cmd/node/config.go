@@ -149,19 +149,26 @@ func (c *config) validate() error {
 			errs = append(errs, fmt.Errorf(format, args...))
 		}
 	}
+	// Addresses and storage.
 	check(c.NodeID != "", "--node-id must not be empty")
 	check(c.HTTPAddr != "", "--http-addr must not be empty")
 	check(c.RaftAddr != "", "--raft-addr must not be empty")
 	check(c.DataDir != "", "--data-dir must not be empty")
+
+	// Token lifetimes, and the order they must keep.
 	check(c.AccessTTL >= time.Second, "--access-ttl %s must be at least 1s", c.AccessTTL)
 	check(c.RefreshIdleTTL > c.AccessTTL, "--refresh-idle-ttl %s must be longer than --access-ttl %s", c.RefreshIdleTTL, c.AccessTTL)
 	check(c.SessionMaxTTL >= c.RefreshIdleTTL, "--session-max-ttl %s must not be shorter than --refresh-idle-ttl %s", c.SessionMaxTTL, c.RefreshIdleTTL)
 	check(c.ReuseGrace >= 0, "--reuse-grace %s must not be negative", c.ReuseGrace)
 	check(c.ReuseGrace < c.AccessTTL, "--reuse-grace %s must be shorter than --access-ttl %s", c.ReuseGrace, c.AccessTTL)
 	check(c.Leeway >= 0 && c.Leeway < c.AccessTTL, "--leeway %s must be between 0 and --access-ttl %s", c.Leeway, c.AccessTTL)
+
+	// Operations.
 	check(c.CleanupInterval >= time.Second, "--cleanup-interval %s must be at least 1s", c.CleanupInterval)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format %q must be text or json", c.LogFormat)
 	check(c.AdminUsername == "" || c.adminPassword != "", "--admin-username needs ROTOR_ADMIN_PASSWORD")
+
+	// Cluster: every node must share the secret and the issuer.
 	if host, _, err := net.SplitHostPort(c.GossipAddr); err != nil || net.ParseIP(host) == nil {
 		errs = append(errs, fmt.Errorf("--gossip-addr %q must be an IP address and port, such as 127.0.0.1:8082", c.GossipAddr))
 	}

@@ -173,6 +173,8 @@ func truncateForLog(b []byte) string {
 // other value (sent as JSON). header holds pairs: name, value, name, value.
 func (tn *testNode) do(method, path string, body any, header ...string) response {
 	tn.t.Helper()
+
+	// The body.
 	var rd io.Reader
 	contentType := ""
 	switch b := body.(type) {
@@ -188,6 +190,8 @@ func (tn *testNode) do(method, path string, body any, header ...string) response
 		}
 		rd, contentType = bytes.NewReader(data), "application/json"
 	}
+
+	// The request.
 	req, err := http.NewRequest(method, tn.url+path, rd)
 	if err != nil {
 		tn.t.Fatalf("build request: %v", err)
@@ -198,6 +202,8 @@ func (tn *testNode) do(method, path string, body any, header ...string) response
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+
+	// The response.
 	resp, err := tn.client.Do(req)
 	if err != nil {
 		tn.t.Fatalf("%s %s: %v", method, path, err)

@@ -56,7 +56,7 @@ func (n *node) formCluster(ctx context.Context) {
 }
 
 // waitForState returns once raft has received state from a leader, so the
-// gossip metadata can say so.
+// gossip metadata can report it.
 func (n *node) waitForState(ctx context.Context) {
 	for !n.raft.HasState() {
 		if !sleepCtx(ctx, 200*time.Millisecond) {

@@ -12,25 +12,14 @@ import (
 	"time"
 )
 
-// buildBinary compiles the rotor binary into a temp dir.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rotor")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestBinaryStartsAndStopsCleanly runs the real binary with only addresses
 // and a data dir set, and checks that it generates a secret, serves, and
 // exits 0 on SIGTERM.
 func TestBinaryStartsAndStopsCleanly(t *testing.T) {
-	bin := buildBinary(t)
+	bin := sharedBinary(t)
 	dir := t.TempDir()
-	httpAddr := freeAddr(t)
-	cmd := exec.Command(bin, "--http-addr", httpAddr, "--raft-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--data-dir", dir)
+	httpAddr := clusterAddr(t)
+	cmd := exec.Command(bin, "--http-addr", httpAddr, "--raft-addr", clusterAddr(t), "--gossip-addr", clusterAddr(t), "--data-dir", dir)
 	cmd.Env = append(os.Environ(), "ROTOR_CLUSTER_SECRET=")
 	var logs bytes.Buffer
 	cmd.Stderr = &logs

@@ -13,7 +13,7 @@ import (
 	"github.com/rotorhq/rotor/token"
 )
 
-// secretFileName is where a single node keeps the secret it generated.
+// secretFileName is the file in the data dir that holds a generated secret.
 const secretFileName = "cluster-secret"
 
 // loadSecret returns the cluster secret from --cluster-secret-file, from
