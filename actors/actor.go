@@ -113,7 +113,7 @@ func (a *actor) refresh(req *request) (RefreshResult, error) {
 		gen := req.token.Generation
 		switch {
 		case gen == s.Generation:
-			res, err := a.rotate(s, now, req)
+			res, err := a.rotate(s, gen, now, req)
 			if errors.Is(err, fsm.ErrGenerationMismatch) {
 				continue
 			}
@@ -129,6 +129,9 @@ func (a *actor) refresh(req *request) (RefreshResult, error) {
 				RefreshToken: m.keys.MintRefresh(s.ID, s.Generation, s.Nonce),
 				Replayed:     true,
 			}, nil
+
+		case gen < s.Generation && skipCAS:
+			return a.rotate(s, gen, now, req)
 
 		case gen < s.Generation:
 			// Reuse: an older token, or the previous one after the grace
@@ -149,12 +152,12 @@ func (a *actor) refresh(req *request) (RefreshResult, error) {
 	return RefreshResult{}, ErrUnavailable
 }
 
-func (a *actor) rotate(s *fsm.Session, now time.Time, req *request) (RefreshResult, error) {
+func (a *actor) rotate(s *fsm.Session, from uint64, now time.Time, req *request) (RefreshResult, error) {
 	m := a.m
 	res, err := m.commit(&fsm.RotateSession{
 		At:             now,
 		SessionID:      s.ID,
-		FromGeneration: s.Generation,
+		FromGeneration: from,
 		IdleExpires:    now.Add(m.cfg.IdleTTL),
 		UserAgent:      req.userAgent,
 		IP:             req.ip,

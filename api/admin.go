@@ -82,6 +82,63 @@ func (s *Server) handleAdminRevokeUser(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
+// adminSessionView is one session as an admin sees it: its state and
+// generation as well as what the owner sees, revoked sessions included.
+type adminSessionView struct {
+	sessionView
+	UserID       string    `json:"user_id"`
+	State        string    `json:"state"`
+	Generation   uint64    `json:"generation"`
+	RevokedAt    timestamp `json:"revoked_at,omitzero"`
+	RevokeReason string    `json:"revoke_reason,omitempty"`
+}
+
+// Session states in an adminSessionView.
+const (
+	sessionLive    = "live"
+	sessionRevoked = "revoked"
+	sessionExpired = "expired"
+)
+
+// handleAdminGetSession reads one session as it stands on the leader, after
+// the leader confirmed its leadership. A session that cleanup removed is
+// not found.
+func (s *Server) handleAdminGetSession(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.requireAdmin(r); err != nil {
+		return err
+	}
+	id, err := pathID(r, "session_id")
+	if err != nil {
+		return err
+	}
+	if err := s.requireLeader(); err != nil {
+		return err
+	}
+	if err := s.deps.Node.VerifyLeader(); err != nil {
+		return unavailable(err)
+	}
+	ss, ok := s.deps.State.Session(id)
+	if !ok {
+		return errorf(CodeNotFound, "session not found")
+	}
+	view := adminSessionView{
+		sessionView: newSessionView(ss, fsm.ID{}),
+		UserID:      ss.UserID.String(),
+		State:       sessionLive,
+		Generation:  ss.Generation,
+	}
+	switch {
+	case ss.Revoked:
+		view.State = sessionRevoked
+		view.RevokedAt = timestamp(ss.RevokedAt)
+		view.RevokeReason = ss.RevokeReason.String()
+	case ss.ExpiredAt(s.cfg.Now()):
+		view.State = sessionExpired
+	}
+	writeJSON(w, http.StatusOK, view)
+	return nil
+}
+
 func (s *Server) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.requireAdmin(r); err != nil {
 		return err

@@ -249,6 +249,7 @@ func (s *Server) routes() *mux.Router {
 	leader("/v1/admin/users/{user_id}", s.handleAdminGetUser, nil, false, http.MethodGet)
 	leader("/v1/admin/users/{user_id}/sessions", s.handleAdminListSessions, nil, false, http.MethodGet)
 	leader("/v1/admin/users/{user_id}/sessions", s.handleAdminRevokeUser, nil, false, http.MethodDelete)
+	leader("/v1/admin/sessions/{session_id}", s.handleAdminGetSession, nil, false, http.MethodGet)
 	leader("/v1/admin/sessions/{session_id}", s.handleAdminRevokeSession, nil, false, http.MethodDelete)
 	leader("/v1/admin/users/{user_id}/roles", s.handleAdminSetRoles, nil, false, http.MethodPut)
 	leader("/v1/admin/users/{user_id}/disabled", s.handleAdminSetDisabled, nil, false, http.MethodPut)

@@ -53,20 +53,24 @@ func (s *Server) liveSessions(user, current fsm.ID) (sessionList, error) {
 		if ss.Revoked || ss.ExpiredAt(now) {
 			continue
 		}
-		out.Sessions = append(out.Sessions, sessionView{
-			SessionID:       ss.ID.String(),
-			DeviceID:        ss.DeviceID,
-			DeviceName:      ss.DeviceName,
-			UserAgent:       ss.UserAgent,
-			IP:              ss.IP,
-			CreatedAt:       timestamp(ss.Created),
-			LastRefreshedAt: timestamp(ss.LastRefreshed),
-			IdleExpiresAt:   timestamp(ss.IdleExpires),
-			ExpiresAt:       timestamp(ss.Expires),
-			Current:         ss.ID == current,
-		})
+		out.Sessions = append(out.Sessions, newSessionView(ss, current))
 	}
 	return out, nil
+}
+
+func newSessionView(ss *fsm.Session, current fsm.ID) sessionView {
+	return sessionView{
+		SessionID:       ss.ID.String(),
+		DeviceID:        ss.DeviceID,
+		DeviceName:      ss.DeviceName,
+		UserAgent:       ss.UserAgent,
+		IP:              ss.IP,
+		CreatedAt:       timestamp(ss.Created),
+		LastRefreshedAt: timestamp(ss.LastRefreshed),
+		IdleExpiresAt:   timestamp(ss.IdleExpires),
+		ExpiresAt:       timestamp(ss.Expires),
+		Current:         ss.ID == current,
+	}
 }
 
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) error {

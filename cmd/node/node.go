@@ -23,6 +23,7 @@ import (
 type node struct {
 	cfg    *config
 	log    *slog.Logger
+	now    func() time.Time
 	state  *fsm.FSM
 	raft   *cluster.Node
 	actors *actors.Manager
@@ -61,7 +62,7 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 		return nil, err
 	}
 
-	n := &node{cfg: cfg, log: logger, state: fsm.New(nil)}
+	n := &node{cfg: cfg, log: logger, now: newClock(logger), state: fsm.New(nil)}
 	trusted, err := cfg.trustedNetworks()
 	if err != nil {
 		return nil, err
@@ -119,6 +120,7 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 		Grace:   cfg.ReuseGrace,
 		IdleTTL: cfg.RefreshIdleTTL,
 		DenyFor: cfg.AccessTTL + cfg.Leeway,
+		Now:     n.now,
 		Logger:  logger,
 	}, n.state, n.raft, keys)
 	n.api = api.New(api.Config{
@@ -135,6 +137,7 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 		TrustedProxies: trusted,
 		LeaderWait:     cfg.LeaderWait,
 		MaxStaleness:   cfg.MaxStaleness,
+		Now:            n.now,
 		Logger:         logger,
 	}, api.Deps{
 		State: n.state, Node: n.raft, Actors: n.actors, Keys: keys,
@@ -230,7 +233,7 @@ func (n *node) lead(ctx context.Context, done chan struct{}) {
 
 	// The first signing key, once per cluster.
 	if n.state.CurrentEpoch() == 0 {
-		if err := n.applyRetry(ctx, func() fsm.Command { return &fsm.RotateSigningKey{At: time.Now(), FromEpoch: 0} }); err != nil {
+		if err := n.applyRetry(ctx, func() fsm.Command { return &fsm.RotateSigningKey{At: n.now(), FromEpoch: 0} }); err != nil {
 			return
 		}
 		n.log.Info("created the first signing key epoch")
@@ -252,7 +255,7 @@ func (n *node) lead(ctx context.Context, done chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			now := time.Now()
+			now := n.now()
 			if _, err := n.raft.Apply(ctx, &fsm.Cleanup{At: now, RetiredBefore: now.Add(-(n.cfg.AccessTTL + n.cfg.Leeway))}); err != nil {
 				n.log.Warn("cleanup failed; retrying at the next interval", "error", err)
 			}
