@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -18,6 +19,7 @@ const (
 // request is one message in an actor's mailbox. Its reply channel is
 // buffered, so the actor never blocks on a caller that has gone.
 type request struct {
+	ctx       context.Context // the caller's; a request whose caller left is dropped
 	kind      requestKind
 	token     token.RefreshToken
 	userAgent string
@@ -74,6 +76,13 @@ func (a *actor) run() {
 }
 
 func (a *actor) handle(req *request) reply {
+	// A caller that gave up while the request waited in the mailbox (or in
+	// a socket, while this process was stopped) will never see the answer.
+	// Acting on it anyway would rotate a chain that the client has already
+	// moved on from elsewhere, and a late rotation of an old token is reuse.
+	if err := req.ctx.Err(); err != nil {
+		return reply{err: err}
+	}
 	switch req.kind {
 	case kindRefresh:
 		res, err := a.refresh(req)

@@ -132,6 +132,7 @@ func (m *Manager) Revoke(ctx context.Context, session fsm.ID, reason fsm.RevokeR
 // send delivers req to the session's actor, starting one if needed, and
 // waits for the reply, the actor's end or the caller's context.
 func (m *Manager) send(ctx context.Context, session fsm.ID, req *request) reply {
+	req.ctx = ctx
 	req.reply = make(chan reply, 1)
 	a, err := m.acquire(session)
 	if err != nil {

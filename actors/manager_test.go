@@ -230,3 +230,29 @@ func TestPassivatedActorRestarts(t *testing.T) {
 		t.Fatalf("replay: got %q replayed=%v, want %q replayed=true", again.RefreshToken, again.Replayed, first.RefreshToken)
 	}
 }
+
+// A refresh whose caller is gone by the time the actor reaches it must not
+// rotate: the client has moved on, and a late rotation of its old token
+// would end its session as reuse.
+func TestRefreshOfDepartedCallerDoesNothing(t *testing.T) {
+	f := newFixture(t, defaultConfig())
+	tok := f.newSession(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	a, err := f.m.acquire(fsm.ID(tok.SessionID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := a.handle(&request{ctx: ctx, kind: kindRefresh, token: tok})
+	f.m.release(a)
+	if !errors.Is(rep.err, context.Canceled) {
+		t.Fatalf("refresh of a departed caller: got %v, want context.Canceled", rep.err)
+	}
+	if s, _ := f.state.Session(fsm.ID(tok.SessionID)); s.Generation != 1 {
+		t.Fatalf("generation after the refresh of a departed caller: got %d, want 1", s.Generation)
+	}
+	if _, err := f.m.Refresh(context.Background(), tok, "", ""); err != nil {
+		t.Fatalf("refresh by a caller who waits: %v", err)
+	}
+}

@@ -32,12 +32,33 @@ type Directory interface {
 // alive connections, enough of them for every request in flight.
 func newForwardTransport() *http.Transport {
 	return &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialAbortive,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 15 * time.Second,
 	}
+}
+
+// dialAbortive connects to the leader with lingering off, so closing the
+// connection resets it and drops whatever the kernel still holds unsent.
+// A forward is closed when its client gives up; without this, a request
+// held back by a partition would still reach the leader once the network
+// heals, long after the client moved on, and a refresh token presented that
+// late counts as reuse.
+func dialAbortive(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		if err := tcp.SetLinger(0); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
 }
 
 // errNoLeader is returned while no leader is known.

@@ -391,7 +391,7 @@ func checkRevocationDurable(v *violations, rev Op, idx sessionIndex, reads map[s
 // maxCounterexampleLines bounds how many events Summarize prints per checker.
 const maxCounterexampleLines = 8
 
-// Summarize prints each checker's verdict and the start of its
+// Summarize prints each checker's verdict and the end of its
 // counterexample, then a last line "N passed, M failed". It returns M.
 func Summarize(results []Result, w io.Writer) (failed int) {
 	passed := 0
@@ -403,11 +403,13 @@ func Summarize(results []Result, w io.Writer) (failed int) {
 		}
 		failed++
 		fmt.Fprintf(w, "FAIL %s: %s\n", r.Name, r.Detail)
-		for i, e := range r.Counterexample {
-			if i == maxCounterexampleLines {
-				fmt.Fprintf(w, "    ... %d more events\n", len(r.Counterexample)-i)
-				break
-			}
+		// The end of a counterexample is where the violation shows.
+		events := r.Counterexample
+		if skipped := len(events) - maxCounterexampleLines; skipped > 0 {
+			fmt.Fprintf(w, "    ... %d earlier events\n", skipped)
+			events = events[skipped:]
+		}
+		for _, e := range events {
 			fmt.Fprintf(w, "    %s\n", describeEvent(e))
 		}
 	}

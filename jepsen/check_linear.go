@@ -25,7 +25,8 @@ type sessionInput struct {
 type sessionOutput struct {
 	typ        string // ok, fail or info
 	code       string
-	generation uint64 // generation of the returned token for a login
+	generation uint64 // generation of the returned token for a login, or the one a read saw
+	state      string // what a read-session saw: live, revoked, expired or missing
 }
 
 // sessionState is the model of one session: whether a login has created it,
@@ -51,6 +52,9 @@ type sessionState struct {
 //   - refresh session_revoked needs a revoked session;
 //   - logout ok and revoke-user ok revoke the session. A revoke-user ordered
 //     before the login leaves the session alone;
+//   - read-session ok (the final read after healing) sees the state as it
+//     is: live or revoked at the model's generation, or missing when the
+//     session was never created or was revoked (cleanup may have dropped it);
 //   - any other fail has no effect, and an info operation either had no effect
 //     or had the effect of an ok (or of a reuse answer for a refresh).
 //
@@ -81,6 +85,29 @@ func stepSession(s sessionState, in sessionInput, out sessionOutput) []any {
 		return stepRefresh(s, in, out)
 	case opLogout, opRevokeUser:
 		return stepRevoke(s, in, out)
+	case opReadSession:
+		return stepRead(s, out)
+	}
+	return []any{s}
+}
+
+func stepRead(s sessionState, out sessionOutput) []any {
+	if out.typ != typeOK {
+		return []any{s}
+	}
+	var possible bool
+	switch out.state {
+	case stateLive:
+		possible = s.created && !s.revoked && s.generation == out.generation
+	case stateRevoked:
+		possible = s.created && s.revoked && s.generation == out.generation
+	case stateMissing:
+		possible = !s.created || s.revoked
+	default: // expired: expiry is not modeled
+		possible = s.created
+	}
+	if !possible {
+		return nil
 	}
 	return []any{s}
 }
@@ -185,6 +212,7 @@ type sessionHistory struct {
 	session string
 	ops     []porcupine.Operation
 	events  []Event
+	source  []Op // the operation behind each entry of ops, but a synthetic login
 }
 
 // buildSessionHistories converts logins, refreshes, logouts and revoke-users
@@ -209,19 +237,24 @@ func buildSessionHistories(ops []Op) []sessionHistory {
 	}
 	add := func(session string, op Op) {
 		h := get(session)
+		generation := op.Completion.Generation
+		if op.F() == opReadSession {
+			generation = op.Completion.FinalGeneration
+		}
 		h.ops = append(h.ops, porcupine.Operation{
 			ClientId: op.Invoke.Process,
 			Input:    sessionInput{f: op.F(), session: session, generation: op.Invoke.Generation},
 			Call:     op.CallTime(),
-			Output:   sessionOutput{typ: op.Type(), code: op.Completion.Code, generation: op.Completion.Generation},
+			Output:   sessionOutput{typ: op.Type(), code: op.Completion.Code, generation: generation, state: op.Completion.State},
 			Return:   op.ReturnTime(),
 		})
 		h.events = append(h.events, op.Events()...)
+		h.source = append(h.source, op)
 	}
 
 	for _, op := range ops {
 		switch op.F() {
-		case opLogin, opRefresh, opLogout:
+		case opLogin, opRefresh, opLogout, opReadSession:
 			if op.Session() != "" {
 				add(op.Session(), op)
 			}
@@ -312,11 +345,59 @@ func Linearizable(history []Event) Result {
 	if len(failed) == 0 {
 		return Result{Name: name, Valid: false, Detail: "porcupine found the history illegal but no single session fails on its own"}
 	}
+	events, prefix := shortestFailingPrefix(model, failed[0])
 	return Result{
 		Name:           name,
 		Valid:          false,
-		Counterexample: failed[0].events,
-		Detail: fmt.Sprintf("%d of %d sessions are not linearizable; first: session %s with %d operations",
-			len(failed), len(sessions), failed[0].session, len(failed[0].ops)),
+		Counterexample: events,
+		Detail: fmt.Sprintf("%d of %d sessions are not linearizable; first: session %s, whose first %d of %d operations already are not",
+			len(failed), len(sessions), failed[0].session, prefix, len(failed[0].source)),
 	}
+}
+
+// shortestFailingPrefix shrinks a failing session history to its shortest
+// prefix that still fails, and returns that prefix's events and operation
+// count. A prefix is cut only where no operation is open, so it is a prefix
+// of every linearization and its failure is a real one.
+func shortestFailingPrefix(model porcupine.Model, h sessionHistory) ([]Event, int) {
+	order := make([]int, len(h.source))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return h.source[order[a]].CallTime() < h.source[order[b]].CallTime() })
+	synthetic := h.ops[len(h.source):] // a synthetic login, if any, comes last
+
+	// Cuts: after the k-th operation when every one of the first k has
+	// returned before the next is invoked.
+	var cuts []int
+	var lastReturn int64 = math.MinInt64
+	for k, i := range order {
+		lastReturn = max(lastReturn, h.source[i].ReturnTime())
+		if k+1 == len(order) || lastReturn < h.source[order[k+1]].CallTime() {
+			cuts = append(cuts, k+1)
+		}
+	}
+	fails := func(k int) bool {
+		ops := append([]porcupine.Operation(nil), synthetic...)
+		for _, i := range order[:k] {
+			ops = append(ops, h.ops[i])
+		}
+		return porcupine.CheckOperationsTimeout(model, ops, linearizableTimeout) != porcupine.Ok
+	}
+	// Failure is monotone over cuts, so binary search finds the first.
+	lo, hi := 0, len(cuts)-1
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(cuts[mid]) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	k := cuts[lo]
+	var events []Event
+	for _, i := range order[:k] {
+		events = append(events, h.source[i].Events()...)
+	}
+	return sortedEvents(events), k
 }

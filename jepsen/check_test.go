@@ -264,6 +264,40 @@ func TestLinearizable(t *testing.T) {
 			ev(2, typeInvoke, opRefresh, 5, sess("bad"), gen(1)),
 			ev(2, typeOK, opRefresh, 6),
 		), false, []int{2, 3, 4, 5}},
+		{"final read sees the rotation", hist(
+			ev(1, typeInvoke, opLogin, 1, user("u1")),
+			ev(1, typeOK, opLogin, 2, sess("s1"), gen(1)),
+			ev(1, typeInvoke, opRefresh, 3, sess("s1"), gen(1)),
+			ev(1, typeOK, opRefresh, 4),
+			ev(9, typeInvoke, opReadSession, 5, sess("s1")),
+			ev(9, typeOK, opReadSession, 6, final(stateLive, 2)),
+		), true, nil},
+		{"final read lost the rotation", hist(
+			ev(1, typeInvoke, opLogin, 1, user("u1")),
+			ev(1, typeOK, opLogin, 2, sess("s1"), gen(1)),
+			ev(1, typeInvoke, opRefresh, 3, sess("s1"), gen(1)),
+			ev(1, typeOK, opRefresh, 4),
+			ev(9, typeInvoke, opReadSession, 5, sess("s1")),
+			ev(9, typeOK, opReadSession, 6, final(stateLive, 1)),
+		), false, []int{2, 3, 4, 5}},
+		{"final read missing after logout", hist(
+			ev(1, typeInvoke, opLogin, 1, user("u1")),
+			ev(1, typeOK, opLogin, 2, sess("s1"), gen(1)),
+			ev(2, typeInvoke, opLogout, 3, sess("s1")),
+			ev(2, typeOK, opLogout, 4),
+			ev(9, typeInvoke, opReadSession, 5, sess("s1")),
+			ev(9, typeOK, opReadSession, 6, final(stateMissing, 0)),
+		), true, nil},
+		{"shortest failing prefix", hist(
+			ev(1, typeInvoke, opLogin, 1, user("u1")),
+			ev(1, typeOK, opLogin, 2, sess("s1"), gen(1)),
+			ev(1, typeInvoke, opRefresh, 3, sess("s1"), gen(1)),
+			ev(1, typeFail, opRefresh, 4, code(codeRevoked)),
+			ev(1, typeInvoke, opRefresh, 5, sess("s1"), gen(1)),
+			ev(1, typeOK, opRefresh, 6),
+			ev(1, typeInvoke, opRefresh, 7, sess("s1"), gen(2)),
+			ev(1, typeOK, opRefresh, 8),
+		), false, []int{0, 1, 2, 3}},
 		{"revoke-user before login", hist(
 			ev(3, typeInvoke, opRevokeUser, 1, user("u1")),
 			ev(1, typeInvoke, opLogin, 2, user("u1")),
@@ -273,6 +307,22 @@ func TestLinearizable(t *testing.T) {
 			ev(1, typeOK, opRefresh, 6),
 		), true, nil},
 	})
+}
+
+func TestLinearizableShortestPrefix(t *testing.T) {
+	h := hist(
+		ev(1, typeInvoke, opLogin, 1, user("u1")),
+		ev(1, typeOK, opLogin, 2, sess("s1"), gen(1)),
+		ev(1, typeInvoke, opRefresh, 3, sess("s1"), gen(1)),
+		ev(1, typeFail, opRefresh, 4, code(codeRevoked)),
+		ev(1, typeInvoke, opRefresh, 5, sess("s1"), gen(1)),
+		ev(1, typeOK, opRefresh, 6),
+	)
+	r := Linearizable(h)
+	if r.Valid || len(r.Counterexample) != 4 {
+		t.Fatalf("got valid=%v with %d events (%s), want the 4 events up to the impossible session_revoked",
+			r.Valid, len(r.Counterexample), r.Detail)
+	}
 }
 
 func TestLinearizableCounterexampleOneSession(t *testing.T) {
@@ -323,8 +373,8 @@ func TestSummarizeTruncates(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	Summarize([]Result{{Name: "x", Counterexample: hist(events...)}}, &buf)
-	if !strings.Contains(buf.String(), "... 3 more events") {
-		t.Errorf("got %q, want a line about 3 more events", buf.String())
+	if !strings.Contains(buf.String(), "... 3 earlier events") {
+		t.Errorf("got %q, want a line about 3 earlier events", buf.String())
 	}
 }
 

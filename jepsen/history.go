@@ -32,7 +32,13 @@ const (
 	opRevokeUser  = "revoke-user"
 	opValidate    = "validate"
 	opReadSession = "read-session"
+	opEnable      = "enable-user"
+	opNemesis     = "nemesis"
 )
+
+// nemesisProcess is the Process of the nemesis's events: it invokes a fault
+// when the fault starts and completes it when the fault is healed.
+const nemesisProcess = -1
 
 // Session states that a final read-session reports in Event.State.
 const (
@@ -77,6 +83,12 @@ type Event struct {
 	// when the record exists.
 	State           string `json:"state,omitempty"`
 	FinalGeneration uint64 `json:"final_generation,omitempty"`
+	// Latency is the operation's duration in nanoseconds, set on completions.
+	Latency int64 `json:"latency,omitempty"`
+	// Fault and Nodes describe a nemesis event: what the fault is and which
+	// nodes it may keep from hearing the leader.
+	Fault string   `json:"fault,omitempty"`
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // WriteHistory writes events as JSON lines, one event per line.

@@ -94,7 +94,10 @@ func stopTestNode(t *testing.T, cmd *exec.Cmd, exited chan error, logs *bytes.Bu
 // buildNodeBinary runs `go build -o TMP/rotor ./cmd/node` in the module root.
 func buildNodeBinary(t *testing.T) string {
 	t.Helper()
-	root := moduleRoot(t)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(t.TempDir(), "rotor")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -104,25 +107,6 @@ func buildNodeBinary(t *testing.T) string {
 		t.Fatalf("go build ./cmd/node in %s: %v\n%s", root, err, out)
 	}
 	return bin
-}
-
-// moduleRoot walks up from the working directory to the directory with go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("working directory: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // nodeHasFlag reports whether `rotor -h` lists the flag, so the test runs

@@ -1,11 +1,18 @@
 // Command jepsen drives a Rotor node or cluster from the outside.
 //
+// The test subcommand is the fault harness: it runs a three-node cluster in
+// network namespaces behind HAProxy, attacks it with partitions, crashes,
+// pauses and clock and network faults while clients record a history, and
+// checks the history against Rotor's invariants (needs root):
+//
+//	go run ./jepsen test --time-limit 60s --nemesis partition,kill,pause
+//
 // The load subcommand measures throughput, latency and revocation
 // visibility:
 //
 //	go run ./jepsen load --target http://127.0.0.1:8080 --workload refresh --concurrency 1,8,32
 //
-// Run `go run ./jepsen load -h` for every flag.
+// Run `go run ./jepsen COMMAND -h` for every flag.
 package main
 
 import (
@@ -22,6 +29,8 @@ import (
 const usage = `Usage: jepsen COMMAND [flags]
 
 Commands:
+  test      run a three-node cluster in network namespaces (needs root),
+            inject faults while clients work, and check the history
   load      send a bounded load to a Rotor node or load balancer and report
             throughput, latency and revocation visibility
   failover  kill the leader of a deploy/local-cluster.sh cluster again and
@@ -51,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitStatus(err, stderr)
 	case "failover":
 		return exitStatus(runFailover(ctx, args[1:], stdout, stderr), stderr)
+	case "test":
+		return exitStatus(runTest(ctx, args[1:], stdout, stderr), stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -64,9 +75,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 // already been printed by the flag package, together with the usage.
 func exitStatus(err error, stderr io.Writer) int {
 	var usageErr *usageError
+	var silent *silentError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &silent):
+		return 1
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &usageErr):

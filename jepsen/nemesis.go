@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rotorhq/rotor/jepsen/netns"
+)
+
+// fault is one injected fault as the history records it: what it is, and
+// the nodes it may keep from hearing the leader, whose stale answers the
+// revocation checker excuses while it lasts.
+type fault struct {
+	desc  string
+	nodes []string
+}
+
+// nemesis starts one kind of fault. The testbed's healAll ends every kind.
+type nemesis func(ctx context.Context, tb *testbed, client *apiClient) (fault, error)
+
+// nemeses maps --nemesis names to their faults.
+var nemeses = map[string]nemesis{
+	"partition":   partitionFault,
+	"kill":        killFault,
+	"pause":       pauseFault,
+	"clock":       clockFault,
+	"netem":       netemFault,
+	"restart-all": restartAllFault,
+}
+
+// nemesisNames returns the valid --nemesis names, sorted.
+func nemesisNames() []string {
+	names := make([]string, 0, len(nemeses))
+	for n := range nemeses {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// target picks the leader or a random node, half the time each. A fault on
+// the leader disturbs every node, so all of them are affected.
+func target(ctx context.Context, tb *testbed, client *apiClient) (name string, affected []string) {
+	all := nodeNames(tb)
+	if leader := tb.leader(ctx, client); leader != "" && rand.IntN(2) == 0 {
+		return leader, all
+	}
+	name = all[rand.IntN(len(all))]
+	if name == tb.leader(ctx, client) {
+		return name, all
+	}
+	return name, []string{name}
+}
+
+func nodeNames(tb *testbed) []string {
+	names := make([]string, len(tb.nodes))
+	for i, n := range tb.nodes {
+		names[i] = n.name
+	}
+	return names
+}
+
+// partitionFault cuts the network in one of five ways: the leader alone, a
+// follower alone, a random node alone (the minority), a bridge (two nodes
+// that cannot talk but both reach the third) or one way (the leader hears
+// nobody, while everyone hears it).
+func partitionFault(ctx context.Context, tb *testbed, client *apiClient) (fault, error) {
+	all := nodeNames(tb)
+	leader := tb.leader(ctx, client)
+	if leader == "" {
+		leader = all[rand.IntN(len(all))]
+	}
+	others := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == leader })
+	isolate := func(kind, n string) (fault, error) {
+		for _, peer := range all {
+			if peer != n {
+				if err := tb.net.Cut(n, peer); err != nil {
+					return fault{}, err
+				}
+			}
+		}
+		affected := []string{n}
+		if n == leader {
+			affected = all
+		}
+		return fault{desc: fmt.Sprintf("partition %s: %s alone", kind, n), nodes: affected}, nil
+	}
+
+	switch rand.IntN(5) {
+	case 0:
+		return isolate("leader", leader)
+	case 1:
+		return isolate("follower", others[rand.IntN(len(others))])
+	case 2:
+		return isolate("minority", all[rand.IntN(len(all))])
+	case 3:
+		middle := all[rand.IntN(len(all))]
+		ends := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == middle })
+		if err := tb.net.Cut(ends[0], ends[1]); err != nil {
+			return fault{}, err
+		}
+		return fault{desc: fmt.Sprintf("partition bridge: %s and %s apart, %s reaches both", ends[0], ends[1], middle), nodes: all}, nil
+	default:
+		for _, n := range others {
+			if err := tb.net.Drop(n, leader); err != nil {
+				return fault{}, err
+			}
+		}
+		return fault{desc: fmt.Sprintf("partition one-way: %s hears nobody, everyone hears it", leader), nodes: all}, nil
+	}
+}
+
+// killFault sends SIGKILL to the leader or a random node; healing starts it
+// again.
+func killFault(ctx context.Context, tb *testbed, client *apiClient) (fault, error) {
+	name, affected := target(ctx, tb, client)
+	if !tb.node(name).kill() {
+		return fault{}, fmt.Errorf("kill %s: not running", name)
+	}
+	return fault{desc: "kill " + name, nodes: affected}, nil
+}
+
+// pauseFault stops the leader or a random node with SIGSTOP, for far longer
+// than an election timeout; healing resumes it.
+func pauseFault(ctx context.Context, tb *testbed, client *apiClient) (fault, error) {
+	name, affected := target(ctx, tb, client)
+	if !tb.node(name).signal(syscall.SIGSTOP) {
+		return fault{}, fmt.Errorf("pause %s: not running", name)
+	}
+	return fault{desc: "pause " + name, nodes: affected}, nil
+}
+
+// clockFault moves one node's clock by up to a minute either way. No node
+// is excused: validating a revocation does not depend on the clock.
+func clockFault(ctx context.Context, tb *testbed, client *apiClient) (fault, error) {
+	name, _ := target(ctx, tb, client)
+	offset := time.Duration(2+rand.IntN(58)) * time.Second
+	if rand.IntN(2) == 0 {
+		offset = -offset
+	}
+	if err := tb.node(name).setClockOffset(offset); err != nil {
+		return fault{}, err
+	}
+	return fault{desc: fmt.Sprintf("clock %s %+ds", name, int(offset.Seconds()))}, nil
+}
+
+// netemFault slows and thins every node's traffic: 50 ms ± 20 ms of delay
+// where the kernel has netem, and 10% loss.
+func netemFault(_ context.Context, tb *testbed, _ *apiClient) (fault, error) {
+	all := nodeNames(tb)
+	delay := "delay 50ms±20ms, "
+	for _, n := range all {
+		err := tb.net.Delay(n, 50, 20)
+		if errors.Is(err, netns.ErrNoNetem) {
+			delay = "no delay (this kernel has no netem), "
+			break
+		}
+		if err != nil {
+			return fault{}, err
+		}
+	}
+	for _, n := range all {
+		if err := tb.net.Loss(n, 10); err != nil {
+			return fault{}, err
+		}
+	}
+	return fault{desc: "netem: " + delay + "10% loss on every node", nodes: all}, nil
+}
+
+// restartAllFault kills every node at once and starts them all again a
+// second later: a power cut of the whole cluster.
+func restartAllFault(_ context.Context, tb *testbed, _ *apiClient) (fault, error) {
+	var wg sync.WaitGroup
+	for _, n := range tb.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.kill()
+		}()
+	}
+	wg.Wait()
+	time.Sleep(time.Second)
+	var errs []error
+	for _, n := range tb.nodes {
+		errs = append(errs, tb.start(n))
+	}
+	return fault{desc: "restart-all: every node killed and started again", nodes: nodeNames(tb)}, errors.Join(errs...)
+}
+
+// runNemesis injects faults from names in turn until ctx ends: a quiet
+// interval, then a fault for the fault duration, then healing. Each fault
+// is one nemesis operation in the history.
+func runNemesis(ctx context.Context, cfg *testConfig, tb *testbed, rec *recorder, log func(string, ...any)) error {
+	if len(cfg.nemeses) == 0 {
+		return nil
+	}
+	client := newAPIClient(4, time.Second)
+	defer client.close()
+	deadline, _ := ctx.Deadline()
+	for i := 0; ; i++ {
+		if sleep(ctx, cfg.faultInterval) != nil {
+			return nil
+		}
+		if !deadline.IsZero() && time.Until(deadline) < cfg.faultDuration {
+			return nil
+		}
+		name := cfg.nemeses[i%len(cfg.nemeses)]
+		f, err := nemeses[name](ctx, tb, client)
+		if err != nil {
+			tb.healAll()
+			return fmt.Errorf("nemesis %s: %w", name, err)
+		}
+		inv := rec.invoke(Event{Process: nemesisProcess, F: opNemesis, Fault: f.desc, Nodes: f.nodes})
+		log("fault: %s (nodes excused: %s)", f.desc, strings.Join(orDash(f.nodes), ","))
+
+		waitErr := sleep(ctx, cfg.faultDuration)
+		healErr := tb.healAll()
+		rec.complete(inv, typeOK, func(e *Event) { e.Fault, e.Nodes = f.desc, f.nodes })
+		log("healed: %s", f.desc)
+		if healErr != nil {
+			return fmt.Errorf("heal after %s: %w", f.desc, healErr)
+		}
+		if waitErr != nil {
+			return nil
+		}
+	}
+}
+
+func orDash(s []string) []string {
+	if len(s) == 0 {
+		return []string{"-"}
+	}
+	return s
+}
