@@ -71,6 +71,11 @@ var errNoLeader = errors.New("no raft leader known")
 // refresh token) never reach the leader.
 func (s *Server) onLeader(h http.Handler, precheck func(r *http.Request, body []byte) error, oauth bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.stalls.stalled() {
+			s.writeError(w, r, &Error{Code: CodeUnavailable, RetryAfter: 1, Cause: errStalled,
+				Detail: "this node was stalled a moment ago and may hold stale requests; retry shortly"}, oauth)
+			return
+		}
 		if s.leaderReady() {
 			h.ServeHTTP(w, r)
 			return

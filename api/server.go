@@ -99,6 +99,7 @@ type Server struct {
 	router    *mux.Router
 
 	forwardTransport *http.Transport
+	stalls           *stallGuard
 
 	// started is when the server was built; staleness counts from it until
 	// the first contact with a leader.
@@ -134,7 +135,8 @@ func New(cfg Config, deps Deps) *Server {
 	}
 
 	// Token signing and verification, then the parts built on them.
-	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, forwardTransport: newForwardTransport(), started: cfg.Now()}
+	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, forwardTransport: newForwardTransport(), started: cfg.Now(),
+		stalls: newStallGuard(cfg.Logger)}
 	s.signer = &token.Signer{Keyring: deps.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
 	s.verifier = token.NewVerifier(token.VerifierConfig{
 		Keyring:     deps.Keys,
@@ -157,7 +159,9 @@ func (s *Server) Handler() http.Handler { return s.router }
 // header size and read, write and idle timeouts that bound what a slow or
 // hostile client can hold.
 func (s *Server) HTTPServer(addr string) *http.Server {
-	return &http.Server{
+	stop := make(chan struct{})
+	go s.stalls.run(stop)
+	srv := &http.Server{
 		Addr:              addr,
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -167,6 +171,8 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	srv.RegisterOnShutdown(func() { close(stop) })
+	return srv
 }
 
 // epochPublished reports whether tokens of a key epoch are still accepted:

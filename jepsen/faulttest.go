@@ -91,6 +91,14 @@ func parseTestFlags(args []string, output io.Writer) (*testConfig, error) {
 	return cfg, nil
 }
 
+// requireRoot refuses to run without root, which network namespaces need.
+func requireRoot(euid int) error {
+	if euid != 0 {
+		return errors.New("the test command builds network namespaces and needs root; run it as root (CI does) or with sudo")
+	}
+	return nil
+}
+
 // defaultStore returns jepsen/store/<time>-<faults>[-<bug>] in the module.
 func defaultStore(root string, cfg *testConfig) string {
 	name := time.Now().UTC().Format("20060102T150405") + "-" + strings.Join(orNoneList(cfg.nemeses), "+")
@@ -116,8 +124,8 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("the test command builds network namespaces and needs root; run it as root (CI does) or with sudo")
+	if err := requireRoot(os.Geteuid()); err != nil {
+		return err
 	}
 	if cfg.store == "" {
 		root, err := moduleRoot()
