@@ -77,7 +77,7 @@ func (a *actor) run() {
 
 func (a *actor) handle(req *request) reply {
 	// A caller that gave up while the request waited in the mailbox (or in
-	// a socket, while this process was stopped) will never see the answer.
+	// a socket, while this process was stopped) will never get the reply.
 	// Acting on it anyway would rotate a chain that the client has already
 	// moved on from elsewhere, and a late rotation of an old token is reuse.
 	if err := req.ctx.Err(); err != nil {

@@ -82,8 +82,8 @@ func (s *Server) handleAdminRevokeUser(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
-// adminSessionView is one session as an admin sees it: its state and
-// generation as well as what the owner sees, revoked sessions included.
+// adminSessionView is one session in the admin API: the fields the owner
+// gets, plus its state and generation. Revoked sessions are included.
 type adminSessionView struct {
 	sessionView
 	UserID       string    `json:"user_id"`
@@ -100,7 +100,7 @@ const (
 	sessionExpired = "expired"
 )
 
-// handleAdminGetSession reads one session as it stands on the leader, after
+// handleAdminGetSession reads one session as it is on the leader, after
 // the leader confirmed its leadership. A session that cleanup removed is
 // not found.
 func (s *Server) handleAdminGetSession(w http.ResponseWriter, r *http.Request) error {

@@ -42,10 +42,10 @@ func newForwardTransport() *http.Transport {
 
 // dialAbortive connects to the leader with lingering off, so closing the
 // connection resets it and drops whatever the kernel still holds unsent.
-// A forward is closed when its client gives up; without this, a request
+// A forward is closed when its client gives up. Without the reset, a request
 // held back by a partition would still reach the leader once the network
-// heals, long after the client moved on, and a refresh token presented that
-// late counts as reuse.
+// heals, long after the client moved on. A refresh token presented that late
+// counts as reuse.
 func dialAbortive(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}
 	conn, err := d.DialContext(ctx, network, addr)

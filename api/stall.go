@@ -14,15 +14,15 @@ import (
 // client has since rotated past arrives as reuse and ends the session. A
 // client that gave up has closed its connection, which cancels the
 // request's context, but the server may read the request before it notices.
-// So for a moment after a stall, the node answers writes with 503 and lets
-// clients that are still there retry.
+// So for a moment after a stall, the node rejects writes with 503 and lets
+// clients that are still connected retry.
 const (
 	stallTick       = 50 * time.Millisecond
 	stallGap        = time.Second // a tick this late means the process did not run
 	stallQuarantine = time.Second // how long writes are refused after a stall
 )
 
-var errStalled = errors.New("this node was stalled a moment ago, so requests it holds may be stale; retry")
+var errStalled = errors.New("process was stalled; queued requests may be stale")
 
 type stallGuard struct {
 	base     time.Time

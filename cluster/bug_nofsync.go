@@ -16,8 +16,8 @@ import (
 // checkers catch lost acknowledged writes. The log is then acknowledged
 // before it is durable. Killing a process does not drop the kernel's page
 // cache, so merely skipping fsync loses nothing in a test that kills
-// processes; this build keeps new entries in process memory for
-// deferredWrite instead, which a SIGKILL loses the way a power cut loses
+// processes. This build keeps new entries in process memory for
+// deferredWrite instead. A SIGKILL loses them the way a power cut loses
 // unsynced pages. Never build a release with this tag.
 const injectNoFsync = true
 
@@ -27,7 +27,7 @@ func wrapLogStore(s raft.LogStore) raft.LogStore {
 	return &deferredLogStore{LogStore: s, pending: make(map[uint64]*raft.Log)}
 }
 
-// deferredLogStore answers StoreLogs at once and writes the entries to the
+// deferredLogStore returns from StoreLogs at once and writes the entries to the
 // underlying store later, all at once.
 type deferredLogStore struct {
 	raft.LogStore

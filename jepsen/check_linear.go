@@ -26,7 +26,7 @@ type sessionOutput struct {
 	typ        string // ok, fail or info
 	code       string
 	generation uint64 // generation of the returned token for a login, or the one a read saw
-	state      string // what a read-session saw: live, revoked, expired or missing
+	state      string // state in a read-session: live, revoked, expired or missing
 }
 
 // sessionState is the model of one session: whether a login has created it,
@@ -52,8 +52,8 @@ type sessionState struct {
 //   - refresh session_revoked needs a revoked session;
 //   - logout ok and revoke-user ok revoke the session. A revoke-user ordered
 //     before the login leaves the session alone;
-//   - read-session ok (the final read after healing) sees the state as it
-//     is: live or revoked at the model's generation, or missing when the
+//   - read-session ok (the final read after healing) returns the state as
+//     it is: live or revoked at the model's generation, or missing when the
 //     session was never created or was revoked (cleanup may have dropped it);
 //   - any other fail has no effect, and an info operation either had no effect
 //     or had the effect of an ok (or of a reuse answer for a refresh).

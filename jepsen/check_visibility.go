@@ -53,9 +53,9 @@ func excused(windows []faultWindow, node string, from, to int64, recovery time.D
 // tokens of a revoked session within bound of the revocation's
 // acknowledgement. A validation that returned ok counts against it when it
 // was invoked more than bound after an acknowledged revocation of its
-// session, unless a fault may have cut its node off from the leader
-// between the two (or within recovery after such a fault): a node that
-// cannot hear the leader validates with its last view, by design.
+// session. A fault that may have cut the node off from the leader between
+// the two, or within recovery before, excuses it: a node cut off from the
+// leader validates with its last view, by design.
 func RevocationVisible(bound, recovery time.Duration) Checker {
 	const name = "revocation-visible"
 	return Checker{Name: name, Check: func(history []Event) Result {

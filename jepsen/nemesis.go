@@ -16,8 +16,8 @@ import (
 )
 
 // fault is one injected fault as the history records it: what it is, and
-// the nodes it may keep from hearing the leader, whose stale answers the
-// revocation checker excuses while it lasts.
+// the nodes it may cut off from the leader. The revocation checker excuses
+// stale validations on those nodes while it lasts.
 type fault struct {
 	desc  string
 	nodes []string
@@ -70,8 +70,8 @@ func nodeNames(tb *testbed) []string {
 
 // partitionFault cuts the network in one of five ways: the leader alone, a
 // follower alone, a random node alone (the minority), a bridge (two nodes
-// that cannot talk but both reach the third) or one way (the leader hears
-// nobody, while everyone hears it).
+// that cannot talk but both reach the third) or one way (the leader
+// receives from no node, while every node receives from it).
 func partitionFault(ctx context.Context, tb *testbed, client *apiClient) (fault, error) {
 	all := nodeNames(tb)
 	leader := tb.leader(ctx, client)
@@ -114,7 +114,7 @@ func partitionFault(ctx context.Context, tb *testbed, client *apiClient) (fault,
 				return fault{}, err
 			}
 		}
-		return fault{desc: fmt.Sprintf("partition one-way: %s hears nobody, everyone hears it", leader), nodes: all}, nil
+		return fault{desc: fmt.Sprintf("partition one-way: %s receives from no node, every node receives from it", leader), nodes: all}, nil
 	}
 }
 

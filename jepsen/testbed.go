@@ -272,7 +272,7 @@ func (n *clusterNode) kill() bool {
 	return true
 }
 
-// stop asks the node to shut down and kills it after a bound.
+// stop sends SIGTERM and kills the node if it has not exited 10 s later.
 func (n *clusterNode) stop() {
 	n.mu.Lock()
 	cmd, exited, paused := n.cmd, n.exited, n.paused

@@ -221,7 +221,7 @@ func terminal(code string) bool {
 }
 
 // chain is one client's hold on one session: its current refresh token and
-// when an answer last left the outcome open.
+// when the outcome of its last attempt became unknown.
 type chain struct {
 	user      int
 	session   string
@@ -234,7 +234,7 @@ type chain struct {
 func (w *workload) advance(c *chain, typ string, done Event, t tokenResponse) bool {
 	switch typ {
 	case typeOK:
-		// The thief keeps the first token it sees of each session, so that
+		// The thief keeps the first stale token of each session, so that
 		// the token grows older than the grace window.
 		w.mu.Lock()
 		if _, ok := w.stale[c.session]; !ok {
@@ -252,7 +252,7 @@ func (w *workload) advance(c *chain, typ string, done Event, t tokenResponse) bo
 		return true
 	}
 	// Info: retry the same token, but only well inside the grace window, in
-	// which the server answers a repeat with the same successor. An honest
+	// which the server returns the same successor for a repeat. An honest
 	// client that waited longer gives the session up rather than have a late
 	// retry count as reuse.
 	if c.openSince.IsZero() {
@@ -332,7 +332,7 @@ func (w *workload) runBurst(ctx context.Context, user int) {
 		}
 		wg.Wait()
 
-		// Go on with an ok answer if there is one, else with the worst.
+		// Continue with an ok response if there is one, else with the worst.
 		best := answers[0]
 		for _, a := range answers {
 			if a.typ == typeOK || (best.typ != typeOK && a.typ == typeFail && terminal(a.done.Code)) {
@@ -347,8 +347,8 @@ func (w *workload) runBurst(ctx context.Context, user int) {
 
 // runThief replays refresh tokens that their holders rotated away from more
 // than a grace window ago. Each replay should be detected as reuse and end
-// the session, which the honest holder then sees; the replay is marked
-// purposeful so the checkers know why.
+// the session, so the honest holder then gets session_revoked. The replay
+// is marked purposeful to tell the checkers why.
 func (w *workload) runThief(ctx context.Context) {
 	proc := w.newProcess()
 	for ctx.Err() == nil {
@@ -381,7 +381,7 @@ func (w *workload) randomNode() *clusterNode {
 	return w.tb.nodes[rand.IntN(len(w.tb.nodes))]
 }
 
-// validate asks one node, directly, whether the access token is valid.
+// validate sends the access token to one node directly, to check that it is valid.
 func (w *workload) validate(proc int, h heldSession, n *clusterNode) {
 	w.call(Event{Process: proc, F: opValidate, Node: n.name, Session: h.session},
 		func(ctx context.Context) (apiResponse, error) { return w.client.me(ctx, n.url, h.access) }, nil)

@@ -15,8 +15,8 @@ type admin struct {
 	loggedIn time.Time
 }
 
-// adminRenewAfter is how old the admin's access token may get; the node's
-// default access-token lifetime is five minutes.
+// adminRenewAfter is the age at which the admin logs in again, well inside
+// the node's default access-token lifetime of five minutes.
 const adminRenewAfter = 2 * time.Minute
 
 // token returns a current admin access token, logging in when needed.
@@ -137,8 +137,8 @@ func (w *workload) disableUser(ctx context.Context, proc int, adm *admin) {
 	}
 	set(opRevokeUser, true)
 	sleep(ctx, 2*time.Second)
-	// The enable must land even after the run ends, or the user stays
-	// locked out for the final phase; it is bounded by the renewal below.
+	// The enable must succeed even after the run ends, or the user stays
+	// locked out for the final phase. Sixty attempts bound the retries.
 	for attempt := 0; attempt < 60; attempt++ {
 		if set(opEnable, false) == typeOK {
 			return

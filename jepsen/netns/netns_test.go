@@ -124,7 +124,7 @@ func TestDropAndHeal(t *testing.T) {
 	if err := n.Drop("a", "b"); err != nil {
 		t.Fatal(err)
 	}
-	check("a to b dropped", false, true) // the answers from a never arrive
+	check("a to b dropped", false, true) // the responses from a never arrive
 	if err := n.Heal(); err != nil {
 		t.Fatal(err)
 	}
