@@ -357,8 +357,8 @@ func Linearizable(history []Event) Result {
 
 // shortestFailingPrefix shrinks a failing session history to its shortest
 // prefix that still fails, and returns that prefix's events and operation
-// count. A prefix is cut only where no operation is open, so it is a prefix
-// of every linearization and its failure is a real one.
+// count. A prefix is cut only where no operation that completed is open, so
+// its failure is a real one.
 func shortestFailingPrefix(model porcupine.Model, h sessionHistory) ([]Event, int) {
 	order := make([]int, len(h.source))
 	for i := range order {
@@ -367,12 +367,17 @@ func shortestFailingPrefix(model porcupine.Model, h sessionHistory) ([]Event, in
 	sort.SliceStable(order, func(a, b int) bool { return h.source[order[a]].CallTime() < h.source[order[b]].CallTime() })
 	synthetic := h.ops[len(h.source):] // a synthetic login, if any, comes last
 
-	// Cuts: after the k-th operation when every one of the first k has
-	// returned before the next is invoked.
+	// Cuts: after the k-th operation when every one of the first k that
+	// completed ok or fail has returned before the next is invoked. An info
+	// operation may stay open across a cut: it may always be placed last
+	// without effect, so a linearization of the whole history still gives
+	// one of the prefix.
 	var cuts []int
 	var lastReturn int64 = math.MinInt64
 	for k, i := range order {
-		lastReturn = max(lastReturn, h.source[i].ReturnTime())
+		if h.source[i].Type() != typeInfo {
+			lastReturn = max(lastReturn, h.source[i].ReturnTime())
+		}
 		if k+1 == len(order) || lastReturn < h.source[order[k+1]].CallTime() {
 			cuts = append(cuts, k+1)
 		}

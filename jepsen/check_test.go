@@ -325,6 +325,30 @@ func TestLinearizableShortestPrefix(t *testing.T) {
 	}
 }
 
+func TestLinearizablePrefixCutsAcrossInfo(t *testing.T) {
+	h := hist(
+		ev(1, typeInvoke, opLogin, 1, user("u1")),
+		ev(1, typeOK, opLogin, 2, sess("s1"), gen(1)),
+		ev(2, typeInvoke, opRefresh, 3, sess("s1"), gen(1)),
+		ev(2, typeInfo, opRefresh, 4),
+		ev(1, typeInvoke, opRefresh, 5, sess("s1"), gen(1)),
+		ev(1, typeOK, opRefresh, 6),
+		ev(1, typeInvoke, opRefresh, 7, sess("s1"), gen(2)),
+		ev(1, typeFail, opRefresh, 8, code(codeRevoked)),
+		ev(1, typeInvoke, opRefresh, 9, sess("s1"), gen(2)),
+		ev(1, typeOK, opRefresh, 10),
+		ev(1, typeInvoke, opRefresh, 11, sess("s1"), gen(3)),
+		ev(1, typeOK, opRefresh, 12),
+	)
+	// The open refresh may have arrived late as reuse, which explains the
+	// session_revoked; the ok refresh after it cannot be explained.
+	r := Linearizable(h)
+	if r.Valid || len(r.Counterexample) != 10 {
+		t.Fatalf("got valid=%v with %d events (%s), want the 10 events up to the ok refresh of a revoked session",
+			r.Valid, len(r.Counterexample), r.Detail)
+	}
+}
+
 func TestLinearizableCounterexampleOneSession(t *testing.T) {
 	h := hist(
 		ev(1, typeInvoke, opRefresh, 1, sess("good"), gen(1)),

@@ -39,7 +39,7 @@ func parseTestFlags(args []string, output io.Writer) (*testConfig, error) {
 	var nemesisList string
 	fs.DurationVar(&cfg.timeLimit, "time-limit", 60*time.Second, "how long the workload and the nemesis run, before healing and final reads")
 	fs.StringVar(&nemesisList, "nemesis", "partition,kill,pause", "comma-separated faults to inject in turn: "+strings.Join(nemesisNames(), ", ")+", or none")
-	fs.StringVar(&cfg.store, "store", "", "directory for the history, results, plots and logs (default jepsen/store/<run>)")
+	fs.StringVar(&cfg.store, "store", "", "directory for the history, results, plots and logs (default jepsen/store/<time>-<faults joined by +>[-<bug>])")
 	fs.StringVar(&cfg.injectBug, "inject-bug", "", "build the node with a deliberate bug, to show the checkers catch it: skip-cas or no-fsync")
 	fs.DurationVar(&cfg.faultDuration, "fault-duration", 8*time.Second, "how long each fault lasts before it is healed")
 	fs.DurationVar(&cfg.faultInterval, "fault-interval", 5*time.Second, "quiet time before each fault")
@@ -137,9 +137,10 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.MkdirAll(cfg.store, 0o755); err != nil {
 		return err
 	}
-	start := time.Now()
+	// One clock for the console, the history, the results and the plots.
+	rec := newRecorder()
 	logf := func(format string, a ...any) {
-		fmt.Fprintf(stdout, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
+		fmt.Fprintf(stdout, "[%6.1fs] %s\n", time.Since(rec.start).Seconds(), fmt.Sprintf(format, a...))
 	}
 	logf("store: %s", cfg.store)
 
@@ -150,7 +151,6 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer tb.close()
 	logf("cluster ready behind HAProxy at %s", tb.lbURL)
 
-	rec := newRecorder()
 	w := newWorkload(cfg, tb, rec)
 	defer w.client.close()
 	if err := w.setup(ctx, cfg.users); err != nil {

@@ -11,20 +11,20 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/rotorhq/rotor/jepsen/netns"
 )
 
 // fault is one injected fault as the history records it: what it is, and
 // the nodes it may cut off from the leader. The revocation checker excuses
-// stale validations on those nodes while it lasts.
+// stale validations on those nodes while it lasts. apply injects it; the
+// nemesis records the fault first, so its window starts before its effects.
 type fault struct {
 	desc  string
 	nodes []string
+	apply func() error
 }
 
-// nemesis starts one kind of fault. The testbed's healAll ends every kind.
-type nemesis func(ctx context.Context, tb *testbed, client *apiClient) (fault, error)
+// nemesis plans one fault of its kind. The testbed's healAll ends every kind.
+type nemesis func(ctx context.Context, tb *testbed, client *apiClient) fault
 
 // nemeses maps --nemesis names to their faults.
 var nemeses = map[string]nemesis{
@@ -72,26 +72,28 @@ func nodeNames(tb *testbed) []string {
 // follower alone, a random node alone (the minority), a bridge (two nodes
 // that cannot talk but both reach the third) or one way (the leader
 // receives from no node, while every node receives from it).
-func partitionFault(ctx context.Context, tb *testbed, client *apiClient) (fault, error) {
+func partitionFault(ctx context.Context, tb *testbed, client *apiClient) fault {
 	all := nodeNames(tb)
 	leader := tb.leader(ctx, client)
 	if leader == "" {
 		leader = all[rand.IntN(len(all))]
 	}
 	others := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == leader })
-	isolate := func(kind, n string) (fault, error) {
-		for _, peer := range all {
-			if peer != n {
-				if err := tb.net.Cut(n, peer); err != nil {
-					return fault{}, err
-				}
-			}
-		}
+	isolate := func(kind, n string) fault {
 		affected := []string{n}
 		if n == leader {
 			affected = all
 		}
-		return fault{desc: fmt.Sprintf("partition %s: %s alone", kind, n), nodes: affected}, nil
+		return fault{desc: fmt.Sprintf("partition %s: %s alone", kind, n), nodes: affected, apply: func() error {
+			for _, peer := range all {
+				if peer != n {
+					if err := tb.net.Cut(n, peer); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}}
 	}
 
 	switch rand.IntN(5) {
@@ -104,95 +106,100 @@ func partitionFault(ctx context.Context, tb *testbed, client *apiClient) (fault,
 	case 3:
 		middle := all[rand.IntN(len(all))]
 		ends := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == middle })
-		if err := tb.net.Cut(ends[0], ends[1]); err != nil {
-			return fault{}, err
-		}
-		return fault{desc: fmt.Sprintf("partition bridge: %s and %s apart, %s reaches both", ends[0], ends[1], middle), nodes: all}, nil
+		return fault{desc: fmt.Sprintf("partition bridge: %s and %s apart, %s reaches both", ends[0], ends[1], middle), nodes: all,
+			apply: func() error { return tb.net.Cut(ends[0], ends[1]) }}
 	default:
-		for _, n := range others {
-			if err := tb.net.Drop(n, leader); err != nil {
-				return fault{}, err
-			}
-		}
-		return fault{desc: fmt.Sprintf("partition one-way: %s receives from no node, every node receives from it", leader), nodes: all}, nil
+		return fault{desc: fmt.Sprintf("partition one-way: %s receives from no node, every node receives from it", leader), nodes: all,
+			apply: func() error {
+				for _, n := range others {
+					if err := tb.net.Drop(n, leader); err != nil {
+						return err
+					}
+				}
+				return nil
+			}}
 	}
 }
 
 // killFault sends SIGKILL to the leader or a random node; healing starts it
 // again.
-func killFault(ctx context.Context, tb *testbed, client *apiClient) (fault, error) {
+func killFault(ctx context.Context, tb *testbed, client *apiClient) fault {
 	name, affected := target(ctx, tb, client)
-	if !tb.node(name).kill() {
-		return fault{}, fmt.Errorf("kill %s: not running", name)
-	}
-	return fault{desc: "kill " + name, nodes: affected}, nil
+	return fault{desc: "kill " + name, nodes: affected, apply: func() error {
+		if !tb.node(name).kill() {
+			return fmt.Errorf("kill %s: not running", name)
+		}
+		return nil
+	}}
 }
 
 // pauseFault stops the leader or a random node with SIGSTOP, for far longer
 // than an election timeout; healing resumes it.
-func pauseFault(ctx context.Context, tb *testbed, client *apiClient) (fault, error) {
+func pauseFault(ctx context.Context, tb *testbed, client *apiClient) fault {
 	name, affected := target(ctx, tb, client)
-	if !tb.node(name).signal(syscall.SIGSTOP) {
-		return fault{}, fmt.Errorf("pause %s: not running", name)
-	}
-	return fault{desc: "pause " + name, nodes: affected}, nil
+	return fault{desc: "pause " + name, nodes: affected, apply: func() error {
+		if !tb.node(name).signal(syscall.SIGSTOP) {
+			return fmt.Errorf("pause %s: not running", name)
+		}
+		return nil
+	}}
 }
 
 // clockFault moves one node's clock by up to a minute either way. No node
 // is excused: validating a revocation does not depend on the clock.
-func clockFault(ctx context.Context, tb *testbed, client *apiClient) (fault, error) {
+func clockFault(ctx context.Context, tb *testbed, client *apiClient) fault {
 	name, _ := target(ctx, tb, client)
 	offset := time.Duration(2+rand.IntN(58)) * time.Second
 	if rand.IntN(2) == 0 {
 		offset = -offset
 	}
-	if err := tb.node(name).setClockOffset(offset); err != nil {
-		return fault{}, err
-	}
-	return fault{desc: fmt.Sprintf("clock %s %+ds", name, int(offset.Seconds()))}, nil
+	return fault{desc: fmt.Sprintf("clock %s %+ds", name, int(offset.Seconds())),
+		apply: func() error { return tb.node(name).setClockOffset(offset) }}
 }
 
 // netemFault slows and thins every node's traffic: 50 ms ± 20 ms of delay
 // where the kernel has netem, and 10% loss.
-func netemFault(_ context.Context, tb *testbed, _ *apiClient) (fault, error) {
+func netemFault(_ context.Context, tb *testbed, _ *apiClient) fault {
 	all := nodeNames(tb)
 	delay := "delay 50ms±20ms, "
-	for _, n := range all {
-		err := tb.net.Delay(n, 50, 20)
-		if errors.Is(err, netns.ErrNoNetem) {
-			delay = "no delay (this kernel has no netem), "
-			break
-		}
-		if err != nil {
-			return fault{}, err
-		}
+	if !tb.netem {
+		delay = "no delay (this kernel has no netem), "
 	}
-	for _, n := range all {
-		if err := tb.net.Loss(n, 10); err != nil {
-			return fault{}, err
+	return fault{desc: "netem: " + delay + "10% loss on every node", nodes: all, apply: func() error {
+		for _, n := range all {
+			if tb.netem {
+				if err := tb.net.Delay(n, 50, 20); err != nil {
+					return err
+				}
+			}
+			if err := tb.net.Loss(n, 10); err != nil {
+				return err
+			}
 		}
-	}
-	return fault{desc: "netem: " + delay + "10% loss on every node", nodes: all}, nil
+		return nil
+	}}
 }
 
 // restartAllFault kills every node at once and starts them all again a
 // second later: a power cut of the whole cluster.
-func restartAllFault(_ context.Context, tb *testbed, _ *apiClient) (fault, error) {
-	var wg sync.WaitGroup
-	for _, n := range tb.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n.kill()
-		}()
-	}
-	wg.Wait()
-	time.Sleep(time.Second)
-	var errs []error
-	for _, n := range tb.nodes {
-		errs = append(errs, tb.start(n))
-	}
-	return fault{desc: "restart-all: every node killed and started again", nodes: nodeNames(tb)}, errors.Join(errs...)
+func restartAllFault(_ context.Context, tb *testbed, _ *apiClient) fault {
+	return fault{desc: "restart-all: every node killed and started again", nodes: nodeNames(tb), apply: func() error {
+		var wg sync.WaitGroup
+		for _, n := range tb.nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n.kill()
+			}()
+		}
+		wg.Wait()
+		time.Sleep(time.Second)
+		var errs []error
+		for _, n := range tb.nodes {
+			errs = append(errs, tb.start(n))
+		}
+		return errors.Join(errs...)
+	}}
 }
 
 // runNemesis injects faults from names in turn until ctx ends: a quiet
@@ -213,13 +220,14 @@ func runNemesis(ctx context.Context, cfg *testConfig, tb *testbed, rec *recorder
 			return nil
 		}
 		name := cfg.nemeses[i%len(cfg.nemeses)]
-		f, err := nemeses[name](ctx, tb, client)
-		if err != nil {
-			tb.healAll()
-			return fmt.Errorf("nemesis %s: %w", name, err)
-		}
+		f := nemeses[name](ctx, tb, client)
 		inv := rec.invoke(Event{Process: nemesisProcess, F: opNemesis, Fault: f.desc, Nodes: f.nodes})
 		log("fault: %s (nodes excused: %s)", f.desc, strings.Join(orDash(f.nodes), ","))
+		if err := f.apply(); err != nil {
+			tb.healAll()
+			rec.complete(inv, typeOK, func(e *Event) { e.Fault, e.Nodes = f.desc, f.nodes })
+			return fmt.Errorf("nemesis %s: %w", name, err)
+		}
 
 		waitErr := sleep(ctx, cfg.faultDuration)
 		healErr := tb.healAll()

@@ -46,6 +46,7 @@ type testbed struct {
 	secret  string
 	admin   string // the admin's password
 	cfg     *testConfig
+	netem   bool // whether the kernel can delay packets
 }
 
 // clusterNode is one node process, which the nemeses kill, pause and restart.
@@ -109,6 +110,7 @@ func newTestbed(ctx context.Context, cfg *testConfig, log func(string, ...any)) 
 	if tb.net, err = netns.Create(netName, names); err != nil {
 		return nil, err
 	}
+	tb.netem = tb.net.HasNetem()
 	log("network %s on bridge %s: %s", tb.net.Subnet, tb.net.Bridge, hostList(tb.net.Hosts))
 	for _, h := range tb.net.Hosts {
 		dir := filepath.Join(tb.dir, h.Name)

@@ -218,6 +218,20 @@ func (n *Network) Delay(host string, delayMS, jitterMS int) error {
 	return nil
 }
 
+// HasNetem reports whether the kernel can delay packets with netem, by
+// adding a netem queueing discipline to the first host and removing it.
+func (n *Network) HasNetem() bool {
+	if len(n.Hosts) == 0 {
+		return false
+	}
+	h := n.Hosts[0]
+	if err := run("ip", "netns", "exec", h.NS, "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "1ms"); err != nil {
+		return false
+	}
+	_ = run("ip", "netns", "exec", h.NS, "tc", "qdisc", "del", "dev", "eth0", "root")
+	return true
+}
+
 // Heal removes every drop, loss and delay.
 func (n *Network) Heal() error {
 	n.mu.Lock()
