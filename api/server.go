@@ -67,6 +67,11 @@ type Config struct {
 	// Passwords are the argon2id costs for new hashes.
 	Passwords PasswordParams
 
+	// LoginPerUser and LoginPerAddr budget failed logins per username and
+	// per client address. Zero values turn them off.
+	LoginPerUser LoginLimit
+	LoginPerAddr LoginLimit
+
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -100,6 +105,7 @@ type Server struct {
 
 	forwardTransport *http.Transport
 	stalls           *stallGuard
+	logins           *loginLimiter
 
 	// started is when the server was built; staleness counts from it until
 	// the first contact with a leader.
@@ -136,7 +142,7 @@ func New(cfg Config, deps Deps) *Server {
 
 	// Token signing and verification, then the parts built on them.
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, forwardTransport: newForwardTransport(), started: cfg.Now(),
-		stalls: newStallGuard(cfg.Logger)}
+		stalls: newStallGuard(cfg.Logger), logins: newLoginLimiter(cfg.LoginPerUser, cfg.LoginPerAddr)}
 	s.signer = &token.Signer{Keyring: deps.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
 	s.verifier = token.NewVerifier(token.VerifierConfig{
 		Keyring:     deps.Keys,

@@ -91,10 +91,22 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
+	// Failed attempts are limited per username and per client address,
+	// checked before the password so that a throttled guesser costs no hash.
+	name, nameErr := normalizeUsername(req.Username)
+	if nameErr != nil {
+		name = req.Username // no account has it; it still counts as a failure
+	}
+	addr := s.clientIP(r)
+	if wait := s.logins.wait(name, addr, s.cfg.Now()); wait > 0 {
+		return rateLimited(wait)
+	}
+
 	// The password is checked against this node's copy of the user. Unknown
 	// users cost the same hash as known ones, so timing does not reveal
 	// which usernames exist.
-	u, found := s.deps.State.UserByName(normalizeUsername(req.Username))
+	u, found := s.deps.State.UserByName(name)
+	found = found && nameErr == nil
 	hash := ""
 	if found {
 		hash = u.PasswordHash
@@ -104,6 +116,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return unavailable(err)
 	}
 	if !found || !ok {
+		s.logins.failed(name, addr, s.cfg.Now())
 		return errorf(CodeInvalidCredentials, "username or password is wrong")
 	}
 	if u.Disabled {

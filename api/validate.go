@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/secure/precis"
 )
 
 // Input limits. They bound memory per record and keep argon2id's input sane.
@@ -18,15 +20,23 @@ const (
 	maxRefreshLength = 128
 )
 
-// normalizeUsername returns the form usernames are stored and looked up in.
-// NOTE: this folds case and trims spaces only; Unicode normalization (NFKC)
-// of look-alike characters is not done yet.
-func normalizeUsername(s string) string {
-	return strings.ToLower(strings.TrimSpace(s))
+// normalizeUsername returns the form usernames are stored and looked up
+// in: the PRECIS UsernameCaseMapped profile of RFC 8265, which maps
+// full-width characters to their usual form, lower-cases, normalizes to NFC
+// and rejects characters that are unsafe in identifiers, after trimming
+// surrounding spaces. So "Alice", "ALICE" and "Ａｌｉｃｅ" are one account.
+func normalizeUsername(s string) (string, error) {
+	return precis.UsernameCaseMapped.String(strings.TrimSpace(s))
 }
 
 func validateUsername(raw string) (string, error) {
-	name := normalizeUsername(raw)
+	name, err := normalizeUsername(raw)
+	if err != nil {
+		if strings.TrimSpace(raw) == "" {
+			return "", errorf(CodeInvalidRequest, "username is required")
+		}
+		return "", errorf(CodeInvalidRequest, "username contains characters that are not allowed in a username (spaces, symbols or control characters)")
+	}
 	n := utf8.RuneCountInString(name)
 	if n == 0 {
 		return "", errorf(CodeInvalidRequest, "username is required")

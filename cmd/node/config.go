@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/rotorhq/rotor/api"
 )
 
 // config is everything a node is started with. Every flag can also be set by
@@ -33,6 +35,8 @@ type config struct {
 	ReuseGrace     time.Duration
 	Leeway         time.Duration
 	Signup         bool
+	LoginLimitUser string
+	LoginLimitAddr string
 
 	Issuer         string
 	Audience       string
@@ -52,6 +56,10 @@ type config struct {
 	clusterSecret string
 	serviceKey    string
 	adminPassword string
+
+	// Parsed from LoginLimitUser and LoginLimitAddr by validate.
+	loginPerUser api.LoginLimit
+	loginPerAddr api.LoginLimit
 
 	// issuerFromAddr is set when --issuer was left out, so the issuer
 	// follows the bound HTTP address (port 0 picks one).
@@ -82,6 +90,8 @@ func newFlagSet(cfg *config, output io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.ReuseGrace, "reuse-grace", 10*time.Second, "how long after a rotation the previous refresh token returns the same successor; 0 makes every second use reuse")
 	fs.DurationVar(&cfg.Leeway, "leeway", 10*time.Second, "clock skew allowed when checking exp and iat of access tokens")
 	fs.BoolVar(&cfg.Signup, "signup", true, "let anyone create an account with POST /v1/users")
+	fs.StringVar(&cfg.LoginLimitUser, "login-limit-user", "10/10m", "failed logins allowed per username, as N/DURATION (N at once, refilled over DURATION), or 0 for no limit")
+	fs.StringVar(&cfg.LoginLimitAddr, "login-limit-ip", "100/10m", "failed logins allowed per client address, as N/DURATION, or 0 for no limit")
 
 	fs.StringVar(&cfg.Issuer, "issuer", "", "iss of access tokens and base URL in the metadata, the same on every node of a cluster (default http://<http-addr> on a single node)")
 	fs.StringVar(&cfg.Audience, "audience", "rotor", "aud of access tokens")
@@ -180,6 +190,11 @@ func (c *config) validate() error {
 		"a cluster needs one issuer on every node: set --issuer to the URL clients use, such as the load balancer's")
 	check(c.MaxStaleness > 0, "--max-staleness %s must be positive", c.MaxStaleness)
 	check(c.LeaderWait > 0, "--leader-wait %s must be positive", c.LeaderWait)
+	var err error
+	c.loginPerUser, err = api.ParseLoginLimit(c.LoginLimitUser)
+	check(err == nil, "--login-limit-user: %v", err)
+	c.loginPerAddr, err = api.ParseLoginLimit(c.LoginLimitAddr)
+	check(err == nil, "--login-limit-ip: %v", err)
 	if _, err := c.trustedNetworks(); err != nil {
 		errs = append(errs, err)
 	}

@@ -137,6 +137,8 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 		TrustedProxies: trusted,
 		LeaderWait:     cfg.LeaderWait,
 		MaxStaleness:   cfg.MaxStaleness,
+		LoginPerUser:   cfg.loginPerUser,
+		LoginPerAddr:   cfg.loginPerAddr,
 		Now:            n.now,
 		Logger:         logger,
 	}, api.Deps{
