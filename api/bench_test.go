@@ -84,3 +84,12 @@ func BenchmarkValidateAccessCold(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkPasswordHash measures one argon2id hash with the default
+// parameters, the cost of every login, known user or not.
+func BenchmarkPasswordHash(b *testing.B) {
+	p := newPasswords(DefaultPasswordParams(), 1)
+	for b.Loop() {
+		p.hashNow("correct horse battery staple")
+	}
+}
