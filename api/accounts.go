@@ -110,6 +110,17 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, req createUs
 type meResponse struct {
 	userView
 	SessionID string `json:"session_id"`
+	// Permissions are those the user's roles grant now, which the access
+	// token carries from its next refresh on.
+	Permissions []string `json:"permissions"`
+}
+
+// nonNil returns list, or an empty list for nil, so JSON shows [] not null.
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
@@ -126,7 +137,8 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return &Error{Code: CodeUnauthorized, Challenge: "invalid_token", Detail: "the user of this access token no longer exists"}
 	}
-	writeJSON(w, http.StatusOK, meResponse{userView: viewUser(u, false), SessionID: p.session.String()})
+	writeJSON(w, http.StatusOK, meResponse{userView: viewUser(u, false), SessionID: p.session.String(),
+		Permissions: nonNil(s.deps.State.PermissionsOf(u.Roles))})
 	return nil
 }
 

@@ -161,6 +161,84 @@ type rolesRequest struct {
 	Roles []string `json:"roles"`
 }
 
+// rolePermissionsRequest is the body of PUT /v1/admin/roles/{role}.
+type rolePermissionsRequest struct {
+	Permissions []string `json:"permissions"`
+}
+
+type rolePermissionsView struct {
+	Role        string   `json:"role"`
+	Permissions []string `json:"permissions"`
+}
+
+// handleAdminListRoles returns the role-to-permission map.
+func (s *Server) handleAdminListRoles(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.requireAdmin(r); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]map[string][]string{"roles": s.deps.State.RolePermissions()})
+	return nil
+}
+
+// handleAdminSetRolePermissions sets the permissions a role grants. They
+// reach a user's access tokens at the next login or refresh.
+func (s *Server) handleAdminSetRolePermissions(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.requireAdmin(r); err != nil {
+		return err
+	}
+	role := mux.Vars(r)["role"]
+	if err := validateRoles([]string{role}); err != nil {
+		return err
+	}
+	var req rolePermissionsRequest
+	if err := s.decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	if len(req.Permissions) == 0 {
+		return errorf(CodeInvalidRequest, "permissions must list at least one permission; DELETE the role to remove it")
+	}
+	if err := validatePermissions(req.Permissions); err != nil {
+		return err
+	}
+	current := s.deps.State.RolePermissions()
+	if _, exists := current[role]; !exists && len(current) >= maxMappedRoles {
+		return errorf(CodeInvalidRequest, "at most %d roles can have permissions", maxMappedRoles)
+	}
+	if err := s.commitRolePermissions(r, role, req.Permissions); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rolePermissionsView{Role: role, Permissions: s.deps.State.RolePermissions()[role]})
+	return nil
+}
+
+// handleAdminDeleteRole removes a role from the role-to-permission map.
+// Users keep the role name; it grants nothing until it is mapped again.
+func (s *Server) handleAdminDeleteRole(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.requireAdmin(r); err != nil {
+		return err
+	}
+	role := mux.Vars(r)["role"]
+	if err := validateRoles([]string{role}); err != nil {
+		return errorf(CodeNotFound, "role not found")
+	}
+	if _, ok := s.deps.State.RolePermissions()[role]; !ok {
+		return errorf(CodeNotFound, "role not found")
+	}
+	if err := s.commitRolePermissions(r, role, nil); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) commitRolePermissions(r *http.Request, role string, perms []string) error {
+	res, err := s.commit(r.Context(), &fsm.SetRolePermissions{At: s.cfg.Now(), Role: role, Permissions: perms})
+	if err != nil {
+		return err
+	}
+	return res.Err
+}
+
 func (s *Server) handleAdminSetRoles(w http.ResponseWriter, r *http.Request) error {
 	u, err := s.adminUser(r)
 	if err != nil {

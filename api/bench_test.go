@@ -32,7 +32,7 @@ func newValidationServer(b *testing.B) (*Server, *token.Signer) {
 
 func signAccess(b *testing.B, signer *token.Signer) string {
 	b.Helper()
-	tok, _, err := signer.Sign(1, time.Now(), fsm.NewID().String(), fsm.NewID().String(), []string{"user"})
+	tok, _, err := signer.Sign(1, time.Now(), fsm.NewID().String(), fsm.NewID().String(), token.Grants{Roles: []string{"user"}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -264,6 +264,9 @@ func (s *Server) routes() *mux.Router {
 	leader("/v1/admin/sessions/{session_id}", s.handleAdminGetSession, nil, false, http.MethodGet)
 	leader("/v1/admin/sessions/{session_id}", s.handleAdminRevokeSession, nil, false, http.MethodDelete)
 	leader("/v1/admin/users/{user_id}/roles", s.handleAdminSetRoles, nil, false, http.MethodPut)
+	leader("/v1/admin/roles", s.handleAdminListRoles, nil, false, http.MethodGet)
+	leader("/v1/admin/roles/{role}", s.handleAdminSetRolePermissions, nil, false, http.MethodPut)
+	leader("/v1/admin/roles/{role}", s.handleAdminDeleteRole, nil, false, http.MethodDelete)
 	leader("/v1/admin/users/{user_id}/disabled", s.handleAdminSetDisabled, nil, false, http.MethodPut)
 	leader("/v1/admin/cluster/nodes/{node_id}", s.handleAdminRemoveNode, nil, false, http.MethodDelete)
 

@@ -43,7 +43,8 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, sess *fsm.Session
 	if roles == nil {
 		roles = []string{}
 	}
-	access, exp, err := s.signer.SignUntil(epoch, now, sess.Deadline(), u.ID.String(), sess.ID.String(), roles)
+	grants := token.Grants{Roles: roles, Permissions: s.deps.State.PermissionsOf(roles)}
+	access, exp, err := s.signer.SignUntil(epoch, now, sess.Deadline(), u.ID.String(), sess.ID.String(), grants)
 	if err != nil {
 		return err
 	}

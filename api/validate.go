@@ -16,6 +16,8 @@ const (
 	maxDeviceLen     = 128 // characters, device_id and device_name each
 	maxUserAgentLen  = 256 // bytes kept of the User-Agent header
 	maxRoles         = 32
+	maxPermissions   = 64  // per role
+	maxMappedRoles   = 256 // roles in the role-to-permission map
 	maxRoleLen       = 64
 	maxRefreshLength = 128
 )
@@ -91,23 +93,32 @@ func validateLogin(req *loginRequest) error {
 // validateRoles checks role names: short, lower-case ASCII letters, digits
 // and the separators . _ : -, without duplicates.
 func validateRoles(roles []string) error {
-	if len(roles) > maxRoles {
-		return errorf(CodeInvalidRequest, "at most %d roles are allowed", maxRoles)
+	return validateNames("role", roles, maxRoles)
+}
+
+// validatePermissions checks permission names by the rules of role names.
+func validatePermissions(perms []string) error {
+	return validateNames("permission", perms, maxPermissions)
+}
+
+func validateNames(kind string, names []string, limit int) error {
+	if len(names) > limit {
+		return errorf(CodeInvalidRequest, "at most %d %ss are allowed", limit, kind)
 	}
-	seen := make(map[string]bool, len(roles))
-	for _, role := range roles {
-		if role == "" || len(role) > maxRoleLen {
-			return errorf(CodeInvalidRequest, "role names must be 1 to %d characters", maxRoleLen)
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
+		if name == "" || len(name) > maxRoleLen {
+			return errorf(CodeInvalidRequest, "%s names must be 1 to %d characters", kind, maxRoleLen)
 		}
-		for _, c := range role {
+		for _, c := range name {
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.ContainsRune("._:-", c)) {
-				return errorf(CodeInvalidRequest, "role %q may contain only a-z, 0-9 and . _ : -", role)
+				return errorf(CodeInvalidRequest, "%s %q may contain only a-z, 0-9 and . _ : -", kind, name)
 			}
 		}
-		if seen[role] {
-			return errorf(CodeInvalidRequest, "role %q is listed twice", role)
+		if seen[name] {
+			return errorf(CodeInvalidRequest, "%s %q is listed twice", kind, name)
 		}
-		seen[role] = true
+		seen[name] = true
 	}
 	return nil
 }

@@ -45,6 +45,8 @@ func (f *FSM) apply(c Command) *Result {
 		return f.applyRotateSigningKey(c)
 	case *Cleanup:
 		return f.applyCleanup(c)
+	case *SetRolePermissions:
+		return f.applySetRolePermissions(c)
 	}
 	return &Result{Err: ErrUnknownCommand}
 }
@@ -165,6 +167,17 @@ func (f *FSM) applySetRoles(c *SetRoles) *Result {
 	u.Roles = slices.Clone(c.Roles)
 	f.users[u.ID] = &u
 	return &Result{User: &u}
+}
+
+func (f *FSM) applySetRolePermissions(c *SetRolePermissions) *Result {
+	if len(c.Permissions) == 0 {
+		delete(f.rolePermissions, c.Role)
+		return &Result{}
+	}
+	perms := slices.Clone(c.Permissions)
+	slices.Sort(perms)
+	f.rolePermissions[c.Role] = slices.Compact(perms)
+	return &Result{}
 }
 
 func (f *FSM) applySetDisabled(c *SetDisabled) *Result {

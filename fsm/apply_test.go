@@ -1226,7 +1226,7 @@ func TestDecodeRejects(t *testing.T) {
 		{name: "nil", data: nil, unknown: true},
 		{name: "empty", data: []byte{}, unknown: true},
 		{name: "type zero", data: []byte("\x00{}"), unknown: true},
-		{name: "type after last", data: []byte{byte(fsm.TypeCleanup) + 1, '{', '}'}, unknown: true},
+		{name: "type after last", data: []byte{byte(fsm.TypeSetRolePermissions) + 1, '{', '}'}, unknown: true},
 		{name: "type 255", data: []byte("\xff{}"), unknown: true},
 		{name: "type only", data: []byte{byte(fsm.TypeRotateSession)}},
 		{name: "truncated json", data: []byte("\x03{\"at\":")},
@@ -1412,5 +1412,27 @@ func TestOnRevokeReceivesEntries(t *testing.T) {
 		if got[i].Session != want[i].Session || !got[i].Until.Equal(want[i].Until) {
 			t.Errorf("entry %d: got %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+func TestSetRolePermissions(t *testing.T) {
+	fx := newFixture(t)
+	now := time.Unix(1_700_000_000, 0)
+	fx.mustApply(&fsm.SetRolePermissions{At: now, Role: "editor", Permissions: []string{"posts:write", "posts:read", "posts:write"}})
+	fx.mustApply(&fsm.SetRolePermissions{At: now, Role: "viewer", Permissions: []string{"posts:read"}})
+
+	if got, want := fx.f.RolePermissions()["editor"], []string{"posts:read", "posts:write"}; !slices.Equal(got, want) {
+		t.Errorf("editor: got %v, want %v (sorted, without duplicates)", got, want)
+	}
+	if got, want := fx.f.PermissionsOf([]string{"viewer", "editor", "unknown"}), []string{"posts:read", "posts:write"}; !slices.Equal(got, want) {
+		t.Errorf("PermissionsOf: got %v, want %v", got, want)
+	}
+
+	fx.mustApply(&fsm.SetRolePermissions{At: now, Role: "editor"})
+	if _, ok := fx.f.RolePermissions()["editor"]; ok {
+		t.Error("editor is still in the map after setting no permissions")
+	}
+	if got := fx.f.PermissionsOf([]string{"editor"}); len(got) != 0 {
+		t.Errorf("PermissionsOf(editor) after removal: got %v, want none", got)
 	}
 }

@@ -21,6 +21,7 @@ const (
 	TypeSetPassword
 	TypeRotateSigningKey
 	TypeCleanup
+	TypeSetRolePermissions
 )
 
 // Command is one change to the state. Every command carries At, the leader's
@@ -129,6 +130,14 @@ type RotateSigningKey struct {
 	FromEpoch uint64    `json:"from_epoch"`
 }
 
+// SetRolePermissions sets the permissions a role grants. An empty list
+// removes the role from the map.
+type SetRolePermissions struct {
+	At          time.Time `json:"at"`
+	Role        string    `json:"role"`
+	Permissions []string  `json:"permissions"`
+}
+
 // Cleanup drops what no longer serves any purpose at At: sessions past their
 // deadlines, revoked sessions and deny entries past DenyUntil, and epochs
 // retired before RetiredBefore.
@@ -148,6 +157,7 @@ func (SetDisabled) Type() CommandType        { return TypeSetDisabled }
 func (SetPassword) Type() CommandType        { return TypeSetPassword }
 func (RotateSigningKey) Type() CommandType   { return TypeRotateSigningKey }
 func (Cleanup) Type() CommandType            { return TypeCleanup }
+func (SetRolePermissions) Type() CommandType { return TypeSetRolePermissions }
 
 // Encode returns the log-entry bytes of a command: its type byte, then JSON.
 func Encode(c Command) ([]byte, error) {
@@ -187,6 +197,8 @@ func Decode(data []byte) (Command, error) {
 		c = new(RotateSigningKey)
 	case TypeCleanup:
 		c = new(Cleanup)
+	case TypeSetRolePermissions:
+		c = new(SetRolePermissions)
 	default:
 		return nil, fmt.Errorf("%w: type %d", ErrUnknownCommand, data[0])
 	}

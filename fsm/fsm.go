@@ -18,6 +18,10 @@ type FSM struct {
 	userSessions map[ID][]ID // session ids per user, in creation order
 	epochs       []Epoch     // oldest first; the last one is current
 
+	// rolePermissions maps a role to the permissions it grants. Values are
+	// sorted and never changed in place.
+	rolePermissions map[string][]string
+
 	// revocations has its own lock; Apply adds to it while holding mu.
 	revocations *Revocations
 
@@ -68,6 +72,30 @@ func (f *FSM) reset() {
 	f.sessions = make(map[ID]*Session)
 	f.userSessions = make(map[ID][]ID)
 	f.epochs = nil
+	f.rolePermissions = make(map[string][]string)
+}
+
+// RolePermissions returns a copy of the role-to-permission map.
+func (f *FSM) RolePermissions() map[string][]string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[string][]string, len(f.rolePermissions))
+	for role, perms := range f.rolePermissions {
+		out[role] = perms // shared: never changed in place
+	}
+	return out
+}
+
+// PermissionsOf returns the sorted union of the permissions the roles grant.
+func (f *FSM) PermissionsOf(roles []string) []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []string
+	for _, role := range roles {
+		out = append(out, f.rolePermissions[role]...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Apply applies one log entry. It returns a *Result for command entries and

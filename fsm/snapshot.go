@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 
@@ -26,12 +27,15 @@ type snapshotHeader struct {
 	Users    int     `json:"users"`
 	Sessions int     `json:"sessions"`
 	Epochs   []Epoch `json:"epochs"`
+	// Roles maps each role to its permissions; absent in older snapshots.
+	Roles map[string][]string `json:"roles,omitempty"`
 }
 
 type snapshot struct {
 	users    []*User
 	sessions []*Session
 	epochs   []Epoch
+	roles    map[string][]string
 }
 
 // Snapshot captures the state for raft. It copies only pointers under the
@@ -46,6 +50,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		users:    make([]*User, 0, len(f.users)),
 		sessions: make([]*Session, 0, len(f.sessions)),
 		epochs:   slices.Clone(f.epochs),
+		roles:    maps.Clone(f.rolePermissions),
 	}
 	for _, u := range f.users {
 		s.users = append(s.users, u)
@@ -71,7 +76,7 @@ func (s *snapshot) writeTo(w io.Writer) error {
 
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
-	header := snapshotHeader{Version: snapshotVersion, Users: len(s.users), Sessions: len(s.sessions), Epochs: s.epochs}
+	header := snapshotHeader{Version: snapshotVersion, Users: len(s.users), Sessions: len(s.sessions), Epochs: s.epochs, Roles: s.roles}
 	if err := enc.Encode(header); err != nil {
 		return fmt.Errorf("write snapshot header: %w", err)
 	}
@@ -131,6 +136,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.load(users, sessions, header.Epochs)
+	for role, perms := range header.Roles {
+		f.rolePermissions[role] = perms
+	}
 	return nil
 }
 

@@ -143,6 +143,9 @@ func newSampleLog(seed uint64, users int) *sampleLog {
 	}
 
 	l.commands = append(l.commands, &fsm.RotateSigningKey{At: tick(), FromEpoch: 0})
+	l.commands = append(l.commands,
+		&fsm.SetRolePermissions{At: tick(), Role: "member", Permissions: []string{"posts:read"}},
+		&fsm.SetRolePermissions{At: tick(), Role: "editor", Permissions: []string{"posts:write", "posts:read"}})
 	versions := make(map[fsm.ID]uint64)
 	for i := range users {
 		u := id('u', i)
@@ -251,6 +254,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	if got, want := restored.CurrentEpoch(), original.CurrentEpoch(); got != want {
 		t.Errorf("CurrentEpoch: got %d, want %d", got, want)
+	}
+	if got, want := restored.RolePermissions(), original.RolePermissions(); !reflect.DeepEqual(got, want) || len(want) == 0 {
+		t.Errorf("RolePermissions: got %v, want %v (not empty)", got, want)
 	}
 	for _, id := range log.users {
 		want, _ := original.User(id)

@@ -33,8 +33,16 @@ const jtiLen = 16
 type AccessClaims struct {
 	jwt.RegisteredClaims // iss, sub (user ID), aud, exp, iat, jti
 
-	SessionID string   `json:"sid"`
-	Roles     []string `json:"roles"`
+	SessionID   string   `json:"sid"`
+	Roles       []string `json:"roles"`
+	Permissions []string `json:"permissions,omitempty"`
+}
+
+// Grants are what an access token lets its bearer do: the user's roles and
+// the permissions those roles carry.
+type Grants struct {
+	Roles       []string
+	Permissions []string
 }
 
 // Signer mints access tokens. It is safe for concurrent use as long as its
@@ -51,15 +59,15 @@ type Signer struct {
 // Sign sets iss, aud, iat = now, exp = now + TTL and a jti of 16 random bytes
 // in base64url. JWT times have 1-second precision, so iat and exp are
 // truncated to the second and the returned expiry equals exp.
-func (s *Signer) Sign(epoch uint64, now time.Time, subject, sessionID string, roles []string) (string, time.Time, error) {
-	return s.SignUntil(epoch, now, time.Time{}, subject, sessionID, roles)
+func (s *Signer) Sign(epoch uint64, now time.Time, subject, sessionID string, grants Grants) (string, time.Time, error) {
+	return s.SignUntil(epoch, now, time.Time{}, subject, sessionID, grants)
 }
 
 // SignUntil is Sign with exp capped at notAfter, rounded up to the next
 // whole second, when notAfter is set and earlier than now + TTL. A token
 // then outlives its session by less than a second, rather than being born
 // expired by the truncation of JWT times.
-func (s *Signer) SignUntil(epoch uint64, now, notAfter time.Time, subject, sessionID string, roles []string) (string, time.Time, error) {
+func (s *Signer) SignUntil(epoch uint64, now, notAfter time.Time, subject, sessionID string, grants Grants) (string, time.Time, error) {
 	switch {
 	case s.Keyring == nil:
 		return "", time.Time{}, errors.New("token: sign access token: Signer.Keyring is nil")
@@ -97,8 +105,9 @@ func (s *Signer) SignUntil(epoch uint64, now, notAfter time.Time, subject, sessi
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
 		},
-		SessionID: sessionID,
-		Roles:     roles,
+		SessionID:   sessionID,
+		Roles:       grants.Roles,
+		Permissions: grants.Permissions,
 	}
 
 	keys := s.Keyring.keys(epoch)

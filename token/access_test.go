@@ -21,7 +21,8 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	clock := newTestClock(testStart)
 	verifier := newTestVerifier(keyring, clock, newEpochSet(testEpoch), 0)
 
-	signed, expiry, err := newTestSigner(keyring).Sign(testEpoch, testStart, "user-42", "session-9", []string{"admin", "reader"})
+	signed, expiry, err := newTestSigner(keyring).Sign(testEpoch, testStart, "user-42", "session-9",
+		Grants{Roles: []string{"admin", "reader"}, Permissions: []string{"posts:read", "posts:write"}})
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}
@@ -47,6 +48,9 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	}
 	if !slices.Equal(claims.Roles, []string{"admin", "reader"}) {
 		t.Errorf("roles: got %q, want %q", claims.Roles, []string{"admin", "reader"})
+	}
+	if !slices.Equal(claims.Permissions, []string{"posts:read", "posts:write"}) {
+		t.Errorf("permissions: got %q, want %q", claims.Permissions, []string{"posts:read", "posts:write"})
 	}
 	if !claims.IssuedAt.Equal(testStart) {
 		t.Errorf("iat: got %v, want %v", claims.IssuedAt, testStart)
@@ -104,7 +108,7 @@ func TestSignRejectsBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			signed, _, err := tt.signer.Sign(testEpoch, testStart, tt.subject, tt.sessionID, nil)
+			signed, _, err := tt.signer.Sign(testEpoch, testStart, tt.subject, tt.sessionID, Grants{})
 			if err == nil {
 				t.Errorf("Sign: got token %q, want an error", signed)
 			}
@@ -636,7 +640,7 @@ func TestSignUntilCapsExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, exp, err := signer.SignUntil(1, now, tt.notAfter, "subject", "session", nil)
+			_, exp, err := signer.SignUntil(1, now, tt.notAfter, "subject", "session", Grants{})
 			if err != nil {
 				t.Fatalf("SignUntil: %v", err)
 			}

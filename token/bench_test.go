@@ -35,7 +35,7 @@ func BenchmarkSignAccess(b *testing.B) {
 	roles := []string{"reader"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := signer.Sign(testEpoch, testStart, "user-1", "session-1", roles); err != nil {
+		if _, _, err := signer.Sign(testEpoch, testStart, "user-1", "session-1", Grants{Roles: roles}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -94,7 +94,7 @@ func newTestVerifier(keyring *Keyring, clock *testClock, epochs *epochSet, cache
 
 func signTestToken(t testing.TB, signer *Signer, epoch uint64, now time.Time) string {
 	t.Helper()
-	signed, _, err := signer.Sign(epoch, now, "user-1", "session-1", []string{"reader"})
+	signed, _, err := signer.Sign(epoch, now, "user-1", "session-1", Grants{Roles: []string{"reader"}})
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}

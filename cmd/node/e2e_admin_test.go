@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -184,4 +185,68 @@ func TestAdminReadsSession(t *testing.T) {
 		http.StatusNotFound, "not_found")
 	checkError(t, "malformed session id", tn.authed("GET", "/v1/admin/sessions/%25zz", admin.Access, nil),
 		http.StatusNotFound, "not_found")
+}
+
+func jwtPermissions(t testing.TB, jwt string) []string {
+	t.Helper()
+	raw, _ := jwtPart(t, jwt, 1)["permissions"].([]any)
+	perms := make([]string, 0, len(raw))
+	for _, p := range raw {
+		s, _ := p.(string)
+		perms = append(perms, s)
+	}
+	return perms
+}
+
+func TestAdminRolePermissionsReachToken(t *testing.T) {
+	t.Parallel()
+	tn, admin := startAdminNode(t, nil)
+	userID := tn.signup("kate", testPassword)
+	tk := tn.login("kate", testPassword)
+	if got := jwtPermissions(t, tk.Access); len(got) != 0 {
+		t.Fatalf("permissions before any role: got %v, want none", got)
+	}
+
+	r := tn.authed("PUT", "/v1/admin/roles/editor", admin.Access, map[string][]string{"permissions": {"posts:write", "posts:read"}})
+	checkStatus(t, "map editor", r, http.StatusOK)
+	if got := r.json(t)["permissions"]; fmt.Sprint(got) != "[posts:read posts:write]" {
+		t.Errorf("mapped permissions: got %v, want [posts:read posts:write]", got)
+	}
+	r = tn.authed("GET", "/v1/admin/roles", admin.Access, nil)
+	checkStatus(t, "list roles", r, http.StatusOK)
+	if got := fmt.Sprint(r.json(t)["roles"]); got != "map[editor:[posts:read posts:write]]" {
+		t.Errorf("role map: got %s", got)
+	}
+
+	checkStatus(t, "give kate editor", tn.authed("PUT", "/v1/admin/users/"+userID+"/roles", admin.Access,
+		map[string][]string{"roles": {"editor"}}), http.StatusOK)
+	next := tn.mustRefresh(tk.Refresh)
+	if got, want := jwtPermissions(t, next.Access), []string{"posts:read", "posts:write"}; !slices.Equal(got, want) {
+		t.Errorf("permissions after the role was given: got %v, want %v", got, want)
+	}
+	r = tn.authed("GET", "/v1/me", next.Access, nil)
+	if got := fmt.Sprint(r.json(t)["permissions"]); got != "[posts:read posts:write]" {
+		t.Errorf("permissions in me: got %s", got)
+	}
+
+	checkStatus(t, "narrow editor", tn.authed("PUT", "/v1/admin/roles/editor", admin.Access,
+		map[string][]string{"permissions": {"posts:read"}}), http.StatusOK)
+	next = tn.mustRefresh(next.Refresh)
+	if got, want := jwtPermissions(t, next.Access), []string{"posts:read"}; !slices.Equal(got, want) {
+		t.Errorf("permissions after the map changed: got %v, want %v", got, want)
+	}
+
+	checkStatus(t, "delete editor", tn.authed("DELETE", "/v1/admin/roles/editor", admin.Access, nil), http.StatusNoContent)
+	if got := jwtPermissions(t, tn.mustRefresh(next.Refresh).Access); len(got) != 0 {
+		t.Errorf("permissions after the role was deleted: got %v, want none", got)
+	}
+	checkError(t, "delete it again", tn.authed("DELETE", "/v1/admin/roles/editor", admin.Access, nil), http.StatusNotFound, "not_found")
+	checkError(t, "no permissions", tn.authed("PUT", "/v1/admin/roles/editor", admin.Access,
+		map[string][]string{"permissions": {}}), http.StatusBadRequest, "invalid_request")
+	checkError(t, "bad permission name", tn.authed("PUT", "/v1/admin/roles/editor", admin.Access,
+		map[string][]string{"permissions": {"Posts Write"}}), http.StatusBadRequest, "invalid_request")
+	checkError(t, "bad role name", tn.authed("PUT", "/v1/admin/roles/Bad%20Role", admin.Access,
+		map[string][]string{"permissions": {"posts:read"}}), http.StatusBadRequest, "invalid_request")
+	checkError(t, "non-admin", tn.authed("PUT", "/v1/admin/roles/editor", next.Access,
+		map[string][]string{"permissions": {"posts:read"}}), http.StatusForbidden, "forbidden")
 }
