@@ -248,6 +248,7 @@ func (s *Server) routes() *mux.Router {
 	leader("/oauth2/revoke", s.handleOAuthRevoke, nil, true, http.MethodPost)
 	local("/oauth2/introspect", s.handleIntrospect, true, http.MethodPost)
 	local("/.well-known/jwks.json", s.handleJWKS, false, http.MethodGet)
+	local("/v1/revocations", s.handleRevocations, false, http.MethodGet)
 	local("/.well-known/oauth-authorization-server", s.handleMetadata, false, http.MethodGet)
 
 	// Sessions.

@@ -20,11 +20,27 @@ type Revocation struct {
 type Revocations struct {
 	mu      sync.RWMutex
 	entries map[ID]time.Time // guarded by mu
+
+	// Changes since this set was made or replaced, for readers that keep a
+	// copy: each Add that changed an entry gets the next sequence number.
+	// changes keeps the newest maxChanges of them; guarded by mu.
+	incarnation ID
+	seq         uint64
+	changes     []change
 }
+
+type change struct {
+	seq uint64
+	Revocation
+}
+
+// maxChanges bounds the change log. A reader further behind gets the whole
+// set instead.
+const maxChanges = 4096
 
 // NewRevocations returns an empty deny set.
 func NewRevocations() *Revocations {
-	return &Revocations{entries: make(map[ID]time.Time)}
+	return &Revocations{entries: make(map[ID]time.Time), incarnation: NewID()}
 }
 
 // Add denies the session's access tokens until until. A later until wins over
@@ -33,8 +49,45 @@ func (r *Revocations) Add(session ID, until time.Time) {
 	r.mu.Lock()
 	if cur, ok := r.entries[session]; !ok || until.After(cur) {
 		r.entries[session] = until
+		r.seq++
+		if len(r.changes) == maxChanges {
+			r.changes = append(r.changes[:0], r.changes[maxChanges/2:]...)
+		}
+		r.changes = append(r.changes, change{seq: r.seq, Revocation: Revocation{Session: session, Until: until}})
 	}
 	r.mu.Unlock()
+}
+
+// Cursor names a point in one deny set's history, for Since.
+type Cursor struct {
+	Incarnation ID
+	Seq         uint64
+}
+
+// Since returns what changed after cursor and the cursor to ask with next
+// time. When the cursor comes from another incarnation of the set (another
+// node, or before a restore) or is too old for the change log, it returns
+// the whole set with full set: the reader replaces its copy. Entries past
+// their Until may be included; readers drop them.
+func (r *Revocations) Since(cursor Cursor) (entries []Revocation, next Cursor, full bool) {
+	r.mu.RLock()
+	next = Cursor{Incarnation: r.incarnation, Seq: r.seq}
+	oldest := r.seq + 1
+	if len(r.changes) > 0 {
+		oldest = r.changes[0].seq
+	}
+	incremental := cursor.Incarnation == r.incarnation && cursor.Seq <= r.seq && cursor.Seq+1 >= oldest
+	if incremental {
+		for _, c := range r.changes {
+			if c.seq > cursor.Seq {
+				entries = append(entries, c.Revocation)
+			}
+		}
+		r.mu.RUnlock()
+		return entries, next, false
+	}
+	r.mu.RUnlock()
+	return r.List(), next, true
 }
 
 // Denied reports whether the session's access tokens are revoked.
@@ -83,6 +136,7 @@ func (r *Revocations) replace(entries []Revocation) {
 	}
 	r.mu.Lock()
 	r.entries = m
+	r.incarnation, r.seq, r.changes = NewID(), 0, nil
 	r.mu.Unlock()
 }
 

@@ -1,0 +1,227 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	adminName     = "root-admin"
+	adminPassword = "admin password for tests"
+	userPassword  = "user password for tests"
+)
+
+// rotorNode is a real rotor process on loopback, a single node.
+type rotorNode struct {
+	url  string
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+	done chan struct{}
+}
+
+// startNode builds ./cmd/node and runs it with an admin account until the
+// test ends.
+func startNode(t *testing.T) *rotorNode {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rotor")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/node")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ../cmd/node: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	n := &rotorNode{url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan struct{})}
+	n.cmd = exec.Command(bin, "--node-id", "client-test", "--http-addr", addr, "--raft-addr", freeAddr(t),
+		"--gossip-addr", freeAddr(t), "--data-dir", t.TempDir(), "--log-level", "warn", "--admin-username", adminName)
+	n.cmd.Env = append(os.Environ(), "ROTOR_ADMIN_PASSWORD="+adminPassword, "ROTOR_CLUSTER_SECRET="+strings.Repeat("ab", 32))
+	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		n.cmd.Wait()
+		close(n.done)
+	}()
+	t.Cleanup(n.stop)
+
+	api := &API{BaseURL: n.url}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := api.Login(context.Background(), adminName, adminPassword, "probe"); err == nil {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node did not take an admin login within 20s; log:\n%s", n.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (n *rotorNode) stop() {
+	select {
+	case <-n.done:
+		return
+	default:
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(10 * time.Second):
+		n.cmd.Process.Kill()
+		<-n.done
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// adminCall sends an admin request and fails the test unless it succeeds.
+func adminCall(t *testing.T, api *API, access, method, path string, body any) {
+	t.Helper()
+	if err := api.do(context.Background(), method, path, access, body, nil); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+}
+
+// get sends GET path to the protected service with the token and returns
+// the status.
+func get(t *testing.T, service, path, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, service+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestMiddlewareAgainstRealNode(t *testing.T) {
+	node := startNode(t)
+	ctx := context.Background()
+	api := &API{BaseURL: node.url}
+
+	admin, err := api.Login(ctx, adminName, adminPassword, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	userID, err := api.SignUp(ctx, "nina", userPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminCall(t, api, admin.AccessToken, http.MethodPut, "/v1/admin/roles/editor", map[string][]string{"permissions": {"posts:write"}})
+	adminCall(t, api, admin.AccessToken, http.MethodPut, "/v1/admin/users/"+userID+"/roles", map[string][]string{"roles": {"editor"}})
+	nina, err := api.Login(ctx, "nina", userPassword, "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	v, err := New(ctx, Config{BaseURL: node.url, Issuer: node.url, Audience: "rotor", RevocationPoll: 100 * time.Millisecond, MaxStaleness: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+
+	mux := http.NewServeMux()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, found := ClaimsFrom(r.Context()); !found || c.Subject == "" {
+			t.Errorf("%s: no claims in the request context", r.URL.Path)
+		}
+	})
+	mux.Handle("/read", v.Middleware()(ok))
+	mux.Handle("/write", v.Middleware(AllPermissions("posts:write"))(ok))
+	mux.Handle("/admin", v.Middleware(AnyRole("admin"))(ok))
+	service := httptest.NewServer(mux)
+	defer service.Close()
+
+	checks := []struct {
+		path, token string
+		want        int
+	}{
+		{"/read", nina.AccessToken, http.StatusOK},
+		{"/write", nina.AccessToken, http.StatusOK},
+		{"/admin", nina.AccessToken, http.StatusForbidden},
+		{"/admin", admin.AccessToken, http.StatusOK},
+		{"/write", admin.AccessToken, http.StatusForbidden},
+		{"/read", "", http.StatusUnauthorized},
+		{"/read", "not-a-token", http.StatusUnauthorized},
+		{"/read", nina.AccessToken[:len(nina.AccessToken)-4] + "AAAA", http.StatusUnauthorized},
+	}
+	for _, c := range checks {
+		if got := get(t, service.URL, c.path, c.token); got != c.want {
+			t.Errorf("GET %s: got %d, want %d", c.path, got, c.want)
+		}
+	}
+
+	// Logout: the token stays valid by its signature, but the middleware
+	// rejects it once the revocation set reaches the validator.
+	if err := api.Logout(ctx, nina.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	loggedOut := time.Now()
+	for get(t, service.URL, "/read", nina.AccessToken) != http.StatusUnauthorized {
+		if time.Since(loggedOut) > 3*time.Second {
+			t.Fatal("the token of a logged-out session is still accepted 3s later")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := v.Validate(ctx, nina.AccessToken); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Validate after logout: got %v, want ErrRevoked", err)
+	}
+	t.Logf("revocation reached the middleware %s after the logout", time.Since(loggedOut).Round(time.Millisecond))
+
+	// Without updates for longer than MaxStaleness, nothing is trusted.
+	node.stop()
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := v.Validate(ctx, admin.AccessToken); !errors.Is(err, ErrStale) {
+		t.Errorf("Validate with a stale revocation set: got %v, want ErrStale", err)
+	}
+	if got := get(t, service.URL, "/read", admin.AccessToken); got != http.StatusServiceUnavailable {
+		t.Errorf("GET /read with a stale revocation set: got %d, want 503", got)
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	node := startNode(t)
+	ctx := context.Background()
+	api := &API{BaseURL: node.url}
+	if _, err := api.SignUp(ctx, "oscar", userPassword); err != nil {
+		t.Fatal(err)
+	}
+	first, err := api.Login(ctx, "oscar", userPassword, "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Refresh(ctx, first.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	_, err = api.Login(ctx, "oscar", "wrong password", "phone")
+	var apiErr *Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || apiErr.Code != "invalid_credentials" || apiErr.Temporary() {
+		t.Errorf("wrong password: got %v, want a 401 invalid_credentials that is not temporary", err)
+	}
+	acc, err := api.Me(ctx, first.AccessToken)
+	if err != nil || acc.Username != "oscar" || acc.SessionID != first.SessionID {
+		t.Errorf("Me: got %+v, %v", acc, err)
+	}
+}
