@@ -161,6 +161,45 @@ type rolesRequest struct {
 	Roles []string `json:"roles"`
 }
 
+type signingKeyView struct {
+	Epoch         uint64    `json:"epoch"`
+	KeyID         string    `json:"kid"`
+	PreviousKeyID string    `json:"previous_kid"`
+	PreviousUntil timestamp `json:"previous_accepted_until"`
+	NextKeyID     string    `json:"next_kid"`
+}
+
+// handleAdminRotateSigningKey starts signing access tokens with the next
+// key epoch. The new key was already published in JWKS, and the previous
+// one stays published and accepted until every token it signed expired, so
+// no live token is rejected.
+func (s *Server) handleAdminRotateSigningKey(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.requireAdmin(r); err != nil {
+		return err
+	}
+	current := s.deps.State.CurrentEpoch()
+	now := s.cfg.Now()
+	res, err := s.commit(r.Context(), &fsm.RotateSigningKey{At: now, FromEpoch: current})
+	if err != nil {
+		return err
+	}
+	if errors.Is(res.Err, fsm.ErrEpochMismatch) {
+		return unavailable(errors.New("another rotation committed at the same time; retry"))
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	next := current + 1
+	writeJSON(w, http.StatusOK, signingKeyView{
+		Epoch:         next,
+		KeyID:         s.deps.Keys.KeyID(next),
+		PreviousKeyID: s.deps.Keys.KeyID(current),
+		PreviousUntil: timestamp(now.Add(s.cfg.AccessTTL + s.cfg.Leeway)),
+		NextKeyID:     s.deps.Keys.KeyID(next + 1),
+	})
+	return nil
+}
+
 // rolePermissionsRequest is the body of PUT /v1/admin/roles/{role}.
 type rolePermissionsRequest struct {
 	Permissions []string `json:"permissions"`

@@ -191,13 +191,19 @@ func (s *Server) epochPublished(number uint64) bool {
 	return e.Retired.IsZero() || s.cfg.Now().Sub(e.Retired) < s.cfg.AccessTTL+s.cfg.Leeway
 }
 
-// publishedEpochs lists the epochs epochPublished accepts, for JWKS.
+// publishedEpochs lists the epochs for JWKS: those epochPublished accepts,
+// and the next one. Publishing the next key before any token uses it lets a
+// verifier that caches the key set (for up to the minute that JWKS's
+// Cache-Control allows) accept tokens signed right after a rotation.
 func (s *Server) publishedEpochs() []uint64 {
 	var out []uint64
 	for _, e := range s.deps.State.Epochs() {
 		if s.epochPublished(e.Number) {
 			out = append(out, e.Number)
 		}
+	}
+	if current := s.deps.State.CurrentEpoch(); current > 0 {
+		out = append(out, current+1)
 	}
 	return out
 }
@@ -266,6 +272,7 @@ func (s *Server) routes() *mux.Router {
 	leader("/v1/admin/sessions/{session_id}", s.handleAdminRevokeSession, nil, false, http.MethodDelete)
 	leader("/v1/admin/users/{user_id}/roles", s.handleAdminSetRoles, nil, false, http.MethodPut)
 	leader("/v1/admin/roles", s.handleAdminListRoles, nil, false, http.MethodGet)
+	leader("/v1/admin/signing-keys/rotate", s.handleAdminRotateSigningKey, nil, false, http.MethodPost)
 	leader("/v1/admin/roles/{role}", s.handleAdminSetRolePermissions, nil, false, http.MethodPut)
 	leader("/v1/admin/roles/{role}", s.handleAdminDeleteRole, nil, false, http.MethodDelete)
 	leader("/v1/admin/users/{user_id}/disabled", s.handleAdminSetDisabled, nil, false, http.MethodPut)

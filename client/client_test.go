@@ -173,6 +173,19 @@ func TestMiddlewareAgainstRealNode(t *testing.T) {
 		}
 	}
 
+	// A signing-key rotation rejects no live token: the old one keeps
+	// working and the new key is found in the key set.
+	adminCall(t, api, admin.AccessToken, http.MethodPost, "/v1/admin/signing-keys/rotate", nil)
+	rotated, err := api.Refresh(ctx, nina.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, token := range map[string]string{"old key": nina.AccessToken, "new key": rotated.AccessToken} {
+		if got := get(t, service.URL, "/write", token); got != http.StatusOK {
+			t.Errorf("GET /write with a token of the %s after rotation: got %d, want 200", name, got)
+		}
+	}
+
 	// Logout: the token stays valid by its signature, but the middleware
 	// rejects it once the revocation set reaches the validator.
 	if err := api.Logout(ctx, nina.AccessToken); err != nil {

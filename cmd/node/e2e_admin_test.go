@@ -250,3 +250,58 @@ func TestAdminRolePermissionsReachToken(t *testing.T) {
 	checkError(t, "non-admin", tn.authed("PUT", "/v1/admin/roles/editor", next.Access,
 		map[string][]string{"permissions": {"posts:read"}}), http.StatusForbidden, "forbidden")
 }
+
+func jwksKeyIDs(t *testing.T, tn *testNode) []string {
+	t.Helper()
+	r := tn.do("GET", "/.well-known/jwks.json", nil)
+	checkStatus(t, "jwks", r, http.StatusOK)
+	var ids []string
+	for _, k := range r.json(t)["keys"].([]any) {
+		ids = append(ids, k.(map[string]any)["kid"].(string))
+	}
+	return ids
+}
+
+func jwtKeyID(t *testing.T, jwt string) string {
+	t.Helper()
+	kid, _ := jwtPart(t, jwt, 0)["kid"].(string)
+	return kid
+}
+
+// Rotating the signing key rejects no live token: the new key was published
+// before the rotation, and the old one stays accepted until its tokens expire.
+func TestSigningKeyRotation(t *testing.T) {
+	t.Parallel()
+	tn, admin := startAdminNode(t, nil)
+	tn.signup("liam", testPassword)
+	before := tn.login("liam", testPassword)
+	oldKID := jwtKeyID(t, before.Access)
+
+	published := jwksKeyIDs(t, tn)
+	if len(published) != 2 || published[0] != oldKID {
+		t.Fatalf("key set before rotation: got %v, want the current key %s and the next one", published, oldKID)
+	}
+	nextKID := published[1]
+
+	r := tn.authed("POST", "/v1/admin/signing-keys/rotate", admin.Access, nil)
+	checkStatus(t, "rotate", r, http.StatusOK)
+	body := r.json(t)
+	if body["kid"] != nextKID || body["previous_kid"] != oldKID || body["epoch"] != 2.0 {
+		t.Fatalf("rotate response: got %v, want kid %s after %s at epoch 2", body, nextKID, oldKID)
+	}
+
+	checkStatus(t, "me with a token of the previous key", tn.authed("GET", "/v1/me", before.Access, nil), http.StatusOK)
+	checkStatus(t, "admin token of the previous key", tn.authed("GET", "/v1/admin/roles", admin.Access, nil), http.StatusOK)
+	after := tn.mustRefresh(before.Refresh)
+	if got := jwtKeyID(t, after.Access); got != nextKID {
+		t.Errorf("key of a token minted after rotation: got %s, want %s", got, nextKID)
+	}
+	checkStatus(t, "me with a token of the new key", tn.authed("GET", "/v1/me", after.Access, nil), http.StatusOK)
+
+	published = jwksKeyIDs(t, tn)
+	if len(published) != 3 || published[0] != oldKID || published[1] != nextKID {
+		t.Errorf("key set after rotation: got %v, want the previous, the current and the next key", published)
+	}
+	checkError(t, "rotate as a user", tn.authed("POST", "/v1/admin/signing-keys/rotate", after.Access, nil),
+		http.StatusForbidden, "forbidden")
+}
