@@ -106,9 +106,12 @@ func (s *Server) isServiceKey(cred string) bool {
 const (
 	cookieName       = "rotor_refresh"
 	secureCookieName = "__Secure-rotor_refresh"
-	cookiePath       = "/v1"
 	csrfHeader       = "X-Rotor-CSRF"
 )
+
+// cookiePaths are the only paths the refresh cookie is sent to: the two
+// endpoints that read it. The cookie is set once for each.
+var cookiePaths = []string{"/v1/refresh", "/v1/logout"}
 
 // plainLoopback reports whether the request came over plain HTTP from a
 // loopback address, the one case where a cookie cannot be Secure.
@@ -129,15 +132,17 @@ func (s *Server) refreshCookieName(r *http.Request) string {
 
 // setRefreshCookie stores the refresh token where JavaScript cannot read it.
 func (s *Server) setRefreshCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{
-		Name:     s.refreshCookieName(r),
-		Value:    value,
-		Path:     cookiePath,
-		MaxAge:   maxAge,
-		HttpOnly: true,
-		Secure:   !s.plainLoopback(r),
-		SameSite: http.SameSiteStrictMode,
-	})
+	for _, path := range cookiePaths {
+		http.SetCookie(w, &http.Cookie{
+			Name:     s.refreshCookieName(r),
+			Value:    value,
+			Path:     path,
+			MaxAge:   maxAge,
+			HttpOnly: true,
+			Secure:   !s.plainLoopback(r),
+			SameSite: http.SameSiteStrictMode,
+		})
+	}
 }
 
 func (s *Server) clearRefreshCookie(w http.ResponseWriter, r *http.Request) {

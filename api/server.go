@@ -159,7 +159,7 @@ func New(cfg Config, deps Deps) *Server {
 }
 
 // Handler returns the HTTP handler with every route.
-func (s *Server) Handler() http.Handler { return s.router }
+func (s *Server) Handler() http.Handler { return s.cors(s.router) }
 
 // HTTPServer returns an http.Server for the handler with Rotor's limits:
 // header size and read, write and idle timeouts that bound what a slow or

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 )
 
@@ -53,8 +54,14 @@ func TestCookieDelivery(t *testing.T) {
 	if cookie.Secure {
 		t.Errorf("Secure on plain-http loopback: got true, want false")
 	}
-	if cookie.Path != "/v1" {
-		t.Errorf("Path: got %q, want /v1", cookie.Path)
+	var paths []string
+	for _, c := range (&http.Response{Header: login.header}).Cookies() {
+		if c.Name == "rotor_refresh" {
+			paths = append(paths, c.Path)
+		}
+	}
+	if !slices.Equal(paths, []string{"/v1/refresh", "/v1/logout"}) {
+		t.Errorf("cookie paths: got %v, want only /v1/refresh and /v1/logout", paths)
 	}
 	if cookie.MaxAge <= 0 {
 		t.Errorf("Max-Age: got %d, want positive", cookie.MaxAge)
@@ -98,5 +105,39 @@ func TestCookieDelivery(t *testing.T) {
 	checkError(t, "cookie refresh after logout", r, http.StatusUnauthorized, "session_revoked")
 	if cleared := refreshCookie(t, r); cleared.MaxAge >= 0 {
 		t.Errorf("cookie after a failed refresh: got Max-Age %d, want it cleared", cleared.MaxAge)
+	}
+}
+
+func TestCORSForAllowedOrigins(t *testing.T) {
+	t.Parallel()
+	const allowedOrigin = "https://app.rotor.test"
+	tn := startTestNode(t, "--allowed-origins", allowedOrigin)
+
+	r := tn.do("OPTIONS", "/v1/refresh", nil, "Origin", allowedOrigin,
+		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type, x-rotor-csrf")
+	checkStatus(t, "preflight from an allowed origin", r, http.StatusNoContent)
+	want := map[string]string{
+		"Access-Control-Allow-Origin":      allowedOrigin,
+		"Access-Control-Allow-Credentials": "true",
+		"Access-Control-Allow-Headers":     "Authorization, Content-Type, X-Rotor-CSRF",
+	}
+	for name, value := range want {
+		if got := r.header.Get(name); got != value {
+			t.Errorf("preflight %s: got %q, want %q", name, got, value)
+		}
+	}
+
+	r = tn.do("OPTIONS", "/v1/refresh", nil, "Origin", "https://evil.rotor.test", "Access-Control-Request-Method", "POST")
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "" || r.status < 400 {
+		t.Errorf("preflight from another origin: got %d with Allow-Origin %q, want a 4xx without CORS headers", r.status, got)
+	}
+
+	r = tn.do("GET", "/livez", nil, "Origin", allowedOrigin)
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != allowedOrigin {
+		t.Errorf("response to an allowed origin: Allow-Origin %q, want %q", got, allowedOrigin)
+	}
+	r = tn.do("GET", "/livez", nil, "Origin", "https://evil.rotor.test")
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("response to another origin: Allow-Origin %q, want none", got)
 	}
 }
