@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/rotorhq/rotor/account"
 	"github.com/rotorhq/rotor/actors"
 	"github.com/rotorhq/rotor/cluster"
 	"github.com/rotorhq/rotor/fsm"
@@ -277,6 +278,12 @@ func (s *Server) routes() *mux.Router {
 	leader("/v1/admin/roles/{role}", s.handleAdminDeleteRole, nil, false, http.MethodDelete)
 	leader("/v1/admin/users/{user_id}/disabled", s.handleAdminSetDisabled, nil, false, http.MethodPut)
 	leader("/v1/admin/cluster/nodes/{node_id}", s.handleAdminRemoveNode, nil, false, http.MethodDelete)
+
+	// The "your devices" page.
+	accountPage := account.Handler("/account/")
+	r.Handle("/account/", accountPage).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix("/account/").Handler(accountPage).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/account", http.RedirectHandler("/account/", http.StatusMovedPermanently)).Methods(http.MethodGet)
 
 	// Operations.
 	local("/livez", s.handleLivez, false, http.MethodGet)
