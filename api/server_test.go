@@ -20,7 +20,7 @@ const testMaxBodyBytes = 1024
 
 // newStatelessServer returns a Server over an FSM with one signing epoch and
 // no Raft node. Only handlers and helpers that never commit may be called.
-func newStatelessServer(t *testing.T) *Server {
+func newStatelessServer(t testing.TB) *Server {
 	t.Helper()
 	state := fsm.New(nil)
 	if res := state.ApplyCommand(&fsm.RotateSigningKey{At: time.Now(), FromEpoch: 0}); res.Err != nil {
