@@ -189,7 +189,9 @@ func startBrowser(t *testing.T) *webDriver {
 	return d
 }
 
-func (d *webDriver) open(url string) { d.call(http.MethodPost, d.session+"/url", map[string]string{"url": url}) }
+func (d *webDriver) open(url string) {
+	d.call(http.MethodPost, d.session+"/url", map[string]string{"url": url})
+}
 
 // script runs JavaScript in the page and decodes its return value into out.
 func (d *webDriver) script(js string, out any, args ...any) {
