@@ -8,14 +8,14 @@ import (
 // CORS lets the browser origins in --allowed-origins call the API from
 // JavaScript with credentials (the refresh cookie). Other origins get no
 // CORS headers, so browsers keep them out. A preflight from an allowed
-// origin is answered here with 204; one from another origin falls through
-// to the router, which rejects OPTIONS.
+// origin gets 204 here; one from another origin falls through to the
+// router, which rejects OPTIONS.
 var (
 	corsMethods = "GET, POST, PUT, DELETE"
 	corsHeaders = "Authorization, Content-Type, " + csrfHeader
 )
 
-// corsMaxAge is how long, in seconds, a browser may reuse a preflight.
+// corsMaxAge is the time in seconds a browser may reuse a preflight.
 const corsMaxAge = "600"
 
 func (s *Server) cors(next http.Handler) http.Handler {

@@ -23,8 +23,8 @@ type revocationsResponse struct {
 
 // handleRevocations serves this node's deny set to resource servers that
 // validate access tokens themselves: the whole set, or with ?since= the
-// entries added after an earlier response's cursor. It answers from the
-// node's own state, like validation does.
+// entries added after an earlier response's cursor. It reads the node's
+// own state, like validation does.
 func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) error {
 	var since fsm.Cursor
 	if raw := r.URL.Query().Get("since"); raw != "" {

@@ -47,7 +47,7 @@ func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 
 // Middleware admits a request only with a valid bearer access token that
 // meets every requirement, and puts its claims in the request context. It
-// answers 401 for a missing, invalid, expired or revoked token, 403 for a
+// responds 401 for a missing, invalid, expired or revoked token, 403 for a
 // token that lacks a role or permission, and 503 while the revocation set is
 // out of date, each with a JSON problem document as Rotor sends them.
 func (v *Validator) Middleware(reqs ...Requirement) func(http.Handler) http.Handler {

@@ -30,8 +30,8 @@ type revocationsPage struct {
 	} `json:"revocations"`
 }
 
-// sync asks for the changes since the last sync, or for the whole set the
-// first time and whenever the node answering does not know the cursor.
+// sync requests the changes since the last sync, or the whole set the first
+// time and whenever the responding node does not know the cursor.
 func (r *revocationSet) sync(ctx context.Context) error {
 	r.mu.RLock()
 	target := r.url

@@ -14,9 +14,9 @@ import (
 
 // Config configures a Validator.
 type Config struct {
-	// BaseURL is where the cluster serves /.well-known/jwks.json and
-	// /v1/revocations, usually its load balancer, such as
-	// "https://auth.example.com". Required.
+	// BaseURL is the URL of the cluster, usually its load balancer, such as
+	// "https://auth.example.com", that serves /.well-known/jwks.json and
+	// /v1/revocations. Required.
 	BaseURL string
 
 	// Issuer and Audience must match the tokens' iss and aud (the nodes'
