@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -30,14 +31,24 @@ type Directory interface {
 
 // newForwardTransport returns the client side of leader forwarding: kept-
 // alive connections, enough of them for every request in flight.
-func newForwardTransport() *http.Transport {
+func newForwardTransport(tlsConfig *tls.Config) *http.Transport {
 	return &http.Transport{
+		TLSClientConfig:       tlsConfig,
 		DialContext:           dialAbortive,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 15 * time.Second,
 	}
+}
+
+// forwardScheme is the scheme of the other nodes' HTTP: every node of a
+// cluster serves TLS, or none does.
+func (s *Server) forwardScheme() string {
+	if s.cfg.PeerTLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // dialAbortive connects to the leader with lingering off, so closing the
@@ -170,7 +181,7 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, addr string, bo
 	proxy := &httputil.ReverseProxy{
 		Transport: s.forwardTransport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Scheme = s.forwardScheme()
 			pr.Out.URL.Host = addr
 			pr.Out.Host = r.Host
 			// Keep the client's chain and append the address this node saw,

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,6 +68,10 @@ type Config struct {
 
 	// Passwords are the argon2id costs for new hashes.
 	Passwords PasswordParams
+
+	// PeerTLS, when set, is how a follower verifies the leader's HTTPS
+	// when it forwards a request; nil means the nodes serve plain HTTP.
+	PeerTLS *tls.Config
 
 	// LoginPerUser and LoginPerAddr budget failed logins per username and
 	// per client address. Zero values turn them off.
@@ -142,7 +147,7 @@ func New(cfg Config, deps Deps) *Server {
 	}
 
 	// Token signing and verification, then the parts built on them.
-	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, forwardTransport: newForwardTransport(), started: cfg.Now(),
+	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, forwardTransport: newForwardTransport(cfg.PeerTLS), started: cfg.Now(),
 		stalls: newStallGuard(cfg.Logger), logins: newLoginLimiter(cfg.LoginPerUser, cfg.LoginPerAddr)}
 	s.signer = &token.Signer{Keyring: deps.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
 	s.verifier = token.NewVerifier(token.VerifierConfig{

@@ -63,6 +63,9 @@ type Config struct {
 	// SnapshotThreshold is how many entries trigger a snapshot.
 	SnapshotThreshold uint64
 
+	// TLS, when set, makes Raft connections mutual TLS.
+	TLS TLSFiles
+
 	// NoSync turns off fsync of the log. Only benchmarks and fault-injection
 	// builds set it: an acknowledged write may then be lost on power failure.
 	NoSync bool
@@ -179,7 +182,7 @@ func Open(cfg Config, state *fsm.FSM) (*Node, error) {
 		// Port 0 picks a free port; raft then advertises the bound one.
 		advertise = nil
 	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 8, 10*time.Second, hlog.Named("transport"))
+	trans, err := newTransport(cfg, advertise, hlog)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("listen on raft address %q: %w", cfg.RaftAddr, err)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,6 +75,7 @@ type procCluster struct {
 	extra  []string
 	nodes  []*procNode
 	client *http.Client
+	scheme string // https when extra sets --tls-cert-file
 }
 
 // startCluster starts three nodes with --bootstrap-expect 3 and waits until
@@ -84,6 +88,18 @@ func startCluster(t testing.TB, extra ...string) *procCluster {
 		secret: "process-test-cluster-secret-0123456789abcdef",
 		extra:  extra,
 		client: &http.Client{Timeout: 10 * time.Second},
+		scheme: "http",
+	}
+	if i := slices.Index(extra, "--tls-ca-file"); i >= 0 && i+1 < len(extra) {
+		// The nodes serve HTTPS with certificates of this CA.
+		pem, err := os.ReadFile(extra[i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		c.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+		c.scheme = "https"
 	}
 	for i := range 3 {
 		c.nodes = append(c.nodes, &procNode{
@@ -160,7 +176,7 @@ func (c *procCluster) start(i int) {
 		c.t.Fatalf("start %s: %v", n.id, err)
 	}
 
-	n.url = "http://" + n.httpAddr
+	n.url = c.scheme + "://" + n.httpAddr
 	n.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) {
 		_ = cmd.Wait()

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +40,13 @@ type config struct {
 	Signup         bool
 	LoginLimitUser string
 	LoginLimitAddr string
+
+	TLSCertFile     string
+	TLSKeyFile      string
+	TLSCAFile       string
+	RaftTLSCertFile string
+	RaftTLSKeyFile  string
+	RaftTLSCAFile   string
 
 	Issuer         string
 	Audience       string
@@ -91,6 +101,12 @@ func newFlagSet(cfg *config, output io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.Leeway, "leeway", 10*time.Second, "clock skew allowed when checking exp and iat of access tokens")
 	fs.BoolVar(&cfg.Signup, "signup", true, "let anyone create an account with POST /v1/users")
 	fs.StringVar(&cfg.LoginLimitUser, "login-limit-user", "10/10m", "failed logins allowed per username, as N/DURATION (N at once, refilled over DURATION), or 0 for no limit")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "PEM certificate (with its chain) to serve HTTPS with instead of HTTP; needs --tls-key-file")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	fs.StringVar(&cfg.TLSCAFile, "tls-ca-file", "", "PEM CA that signed the other nodes' HTTPS certificates, trusted when forwarding to the leader (default: the system's CAs)")
+	fs.StringVar(&cfg.RaftTLSCertFile, "raft-tls-cert-file", "", "PEM certificate for mutual TLS between Raft peers; needs --raft-tls-key-file and --raft-tls-ca-file")
+	fs.StringVar(&cfg.RaftTLSKeyFile, "raft-tls-key-file", "", "PEM private key of --raft-tls-cert-file")
+	fs.StringVar(&cfg.RaftTLSCAFile, "raft-tls-ca-file", "", "PEM CA that signed every node's Raft certificate; peers without one are refused")
 	fs.StringVar(&cfg.LoginLimitAddr, "login-limit-ip", "100/10m", "failed logins allowed per client address, as N/DURATION, or 0 for no limit")
 
 	fs.StringVar(&cfg.Issuer, "issuer", "", "iss of access tokens and base URL in the metadata, the same on every node of a cluster (default http://<http-addr> on a single node)")
@@ -145,7 +161,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (*
 	cfg.adminPassword = getenv("ROTOR_ADMIN_PASSWORD")
 
 	if cfg.Issuer == "" {
-		cfg.Issuer = "http://" + cfg.HTTPAddr
+		cfg.Issuer = cfg.scheme() + "://" + cfg.HTTPAddr
 		cfg.issuerFromAddr = true
 	}
 	return cfg, cfg.validate()
@@ -190,6 +206,11 @@ func (c *config) validate() error {
 		"a cluster needs one issuer on every node: set --issuer to the URL clients use, such as the load balancer's")
 	check(c.MaxStaleness > 0, "--max-staleness %s must be positive", c.MaxStaleness)
 	check(c.LeaderWait > 0, "--leader-wait %s must be positive", c.LeaderWait)
+	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "--tls-cert-file and --tls-key-file go together")
+	check(c.TLSCAFile == "" || c.TLSCertFile != "", "--tls-ca-file needs --tls-cert-file")
+	raftTLS := []string{c.RaftTLSCertFile, c.RaftTLSKeyFile, c.RaftTLSCAFile}
+	check(!slices.Contains(raftTLS, "") || slices.Equal(raftTLS, []string{"", "", ""}),
+		"--raft-tls-cert-file, --raft-tls-key-file and --raft-tls-ca-file go together")
 	var err error
 	c.loginPerUser, err = api.ParseLoginLimit(c.LoginLimitUser)
 	check(err == nil, "--login-limit-user: %v", err)
@@ -199,6 +220,46 @@ func (c *config) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// scheme is https when the node serves TLS.
+func (c *config) scheme() string {
+	if c.TLSCertFile != "" {
+		return "https"
+	}
+	return "http"
+}
+
+// httpTLS loads the HTTPS certificate, or returns nil for plain HTTP.
+func (c *config) httpTLS() (*tls.Config, error) {
+	if c.TLSCertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load --tls-cert-file and --tls-key-file: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// peerTLS returns how this node verifies other nodes' HTTPS when it
+// forwards to the leader, or nil when the cluster speaks plain HTTP.
+func (c *config) peerTLS() (*tls.Config, error) {
+	if c.TLSCertFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLSCAFile != "" {
+		pem, err := os.ReadFile(c.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --tls-ca-file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca-file %s holds no PEM certificate", c.TLSCAFile)
+		}
+	}
+	return cfg, nil
 }
 
 // origins returns the parsed --allowed-origins list.

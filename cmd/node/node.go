@@ -61,6 +61,10 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	httpTLS, err := cfg.httpTLS()
+	if err != nil {
+		return nil, err
+	}
 
 	n := &node{cfg: cfg, log: logger, now: newClock(logger), state: fsm.New(nil)}
 	trusted, err := cfg.trustedNetworks()
@@ -74,7 +78,12 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 		return nil, fmt.Errorf("listen on http address %q: %w", cfg.HTTPAddr, err)
 	}
 	if cfg.issuerFromAddr {
-		cfg.Issuer = "http://" + n.ln.Addr().String()
+		cfg.Issuer = cfg.scheme() + "://" + n.ln.Addr().String()
+	}
+	peerTLS, err := cfg.peerTLS()
+	if err != nil {
+		n.ln.Close()
+		return nil, err
 	}
 
 	// Raft, with the FSM. Only a one-node cluster bootstraps at once; a
@@ -84,6 +93,7 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 	rc.RaftAddr = cfg.RaftAddr
 	rc.DataDir = cfg.DataDir
 	rc.Bootstrap = cfg.BootstrapExpect == 1
+	rc.TLS = cluster.TLSFiles{CertFile: cfg.RaftTLSCertFile, KeyFile: cfg.RaftTLSKeyFile, CAFile: cfg.RaftTLSCAFile}
 	rc.Logger = logger
 	n.raft, err = cluster.Open(rc, n.state)
 	if err != nil {
@@ -137,6 +147,7 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 		TrustedProxies: trusted,
 		LeaderWait:     cfg.LeaderWait,
 		MaxStaleness:   cfg.MaxStaleness,
+		PeerTLS:        peerTLS,
 		LoginPerUser:   cfg.loginPerUser,
 		LoginPerAddr:   cfg.loginPerAddr,
 		Now:            n.now,
@@ -157,6 +168,7 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 	go n.formCluster(ctx)
 
 	n.http = n.api.HTTPServer(cfg.HTTPAddr)
+	n.http.TLSConfig = httpTLS
 	logger.Info("node started", "node_id", cfg.NodeID, "http_addr", n.ln.Addr().String(),
 		"raft_addr", n.raft.RaftAddr(), "gossip_addr", cfg.GossipAddr, "data_dir", cfg.DataDir,
 		"bootstrap_expect", cfg.BootstrapExpect)
@@ -165,7 +177,11 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 
 // serve runs the HTTP server until stop.
 func (n *node) serve() error {
-	if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	serve := func() error { return n.http.Serve(n.ln) }
+	if n.http.TLSConfig != nil {
+		serve = func() error { return n.http.ServeTLS(n.ln, "", "") }
+	}
+	if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
