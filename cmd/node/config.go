@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,6 +48,7 @@ type config struct {
 	RaftTLSCertFile string
 	RaftTLSKeyFile  string
 	RaftTLSCAFile   string
+	GossipKeyFile   string
 
 	Issuer         string
 	Audience       string
@@ -107,6 +109,7 @@ func newFlagSet(cfg *config, output io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.RaftTLSCertFile, "raft-tls-cert-file", "", "PEM certificate for mutual TLS between Raft peers; needs --raft-tls-key-file and --raft-tls-ca-file")
 	fs.StringVar(&cfg.RaftTLSKeyFile, "raft-tls-key-file", "", "PEM private key of --raft-tls-cert-file")
 	fs.StringVar(&cfg.RaftTLSCAFile, "raft-tls-ca-file", "", "PEM CA that signed every node's Raft certificate; peers without one are refused")
+	fs.StringVar(&cfg.GossipKeyFile, "gossip-key-file", "", "file holding the 32-byte gossip encryption key, raw or base64; default: a key derived from the cluster secret")
 	fs.StringVar(&cfg.LoginLimitAddr, "login-limit-ip", "100/10m", "failed logins allowed per client address, as N/DURATION, or 0 for no limit")
 
 	fs.StringVar(&cfg.Issuer, "issuer", "", "iss of access tokens and base URL in the metadata, the same on every node of a cluster (default http://<http-addr> on a single node)")
@@ -241,6 +244,29 @@ func (c *config) httpTLS() (*tls.Config, error) {
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
+
+// gossipKey returns the memberlist encryption key: the one in
+// --gossip-key-file, or else derived.
+func (c *config) gossipKey(derived []byte) ([]byte, error) {
+	if c.GossipKeyFile == "" {
+		return derived, nil
+	}
+	data, err := os.ReadFile(c.GossipKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("read --gossip-key-file: %w", err)
+	}
+	if len(data) == gossipKeyLen {
+		return data, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(key) != gossipKeyLen {
+		return nil, fmt.Errorf("--gossip-key-file %s must hold %d bytes, raw or in base64", c.GossipKeyFile, gossipKeyLen)
+	}
+	return key, nil
+}
+
+// gossipKeyLen is the size of an AES-256 key.
+const gossipKeyLen = 32
 
 // peerTLS returns how this node verifies other nodes' HTTPS when it
 // forwards to the leader, or nil when the cluster speaks plain HTTP.

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"encoding/base64"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +84,10 @@ func TestConfigRejects(t *testing.T) {
 		{"bad duration in env", nil, map[string]string{"ROTOR_ACCESS_TTL": "five minutes"}, "ROTOR_ACCESS_TTL"},
 		{"positional argument", []string{"serve"}, nil, "unexpected argument"},
 		{"unknown flag", []string{"--no-such-flag"}, nil, "no-such-flag"},
+		{"bad login limit", []string{"--login-limit-user", "ten"}, nil, "--login-limit-user"},
+		{"tls cert without key", []string{"--tls-cert-file", "cert.pem"}, nil, "--tls-key-file"},
+		{"tls ca without cert", []string{"--tls-ca-file", "ca.pem"}, nil, "--tls-ca-file"},
+		{"partial raft tls", []string{"--raft-tls-cert-file", "c.pem", "--raft-tls-key-file", "k.pem"}, nil, "--raft-tls-ca-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,5 +99,33 @@ func TestConfigRejects(t *testing.T) {
 				t.Fatalf("error: got %q, want it to mention %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestGossipKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	derived := bytes.Repeat([]byte{7}, 32)
+	raw := bytes.Repeat([]byte{1}, 32)
+	files := map[string][]byte{
+		"raw":    raw,
+		"base64": []byte(base64.StdEncoding.EncodeToString(raw) + "\n"),
+		"short":  []byte("too short"),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"raw", "base64"} {
+		cfg := &config{GossipKeyFile: filepath.Join(dir, name)}
+		if key, err := cfg.gossipKey(derived); err != nil || !bytes.Equal(key, raw) {
+			t.Errorf("%s key file: got %x, %v, want %x", name, key, err, raw)
+		}
+	}
+	if _, err := (&config{GossipKeyFile: filepath.Join(dir, "short")}).gossipKey(derived); err == nil {
+		t.Error("a key file of the wrong size: got no error")
+	}
+	if key, err := (&config{}).gossipKey(derived); err != nil || !bytes.Equal(key, derived) {
+		t.Errorf("no key file: got %x, %v, want the derived key", key, err)
 	}
 }

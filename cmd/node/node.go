@@ -65,6 +65,10 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	gossipKey, err := cfg.gossipKey(keys.GossipKey())
+	if err != nil {
+		return nil, err
+	}
 
 	n := &node{cfg: cfg, log: logger, now: newClock(logger), state: fsm.New(nil)}
 	trusted, err := cfg.trustedNetworks()
@@ -109,7 +113,7 @@ func startNode(cfg *config, logger *slog.Logger) (*node, error) {
 		HTTPAddr:     n.ln.Addr().String(),
 		RaftAddr:     n.raft.RaftAddr(),
 		Join:         cfg.joinAddrs(),
-		SecretKey:    keys.GossipKey(),
+		SecretKey:    gossipKey,
 		Revocations:  n.state.Revocations(),
 		Bootstrapped: n.raft.HasState,
 		Logger:       logger,
