@@ -55,6 +55,8 @@ func (v *Validator) Middleware(reqs ...Requirement) func(http.Handler) http.Hand
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			token, ok := bearerToken(r)
 			if !ok {
+				// RFC 6750: no error code when no credentials were sent.
+				w.Header().Set("WWW-Authenticate", `Bearer realm="rotor"`)
 				writeProblem(w, http.StatusUnauthorized, "unauthorized", "an access token is required")
 				return
 			}
@@ -87,14 +89,17 @@ func bearerToken(r *http.Request) (string, bool) {
 	return strings.TrimSpace(token), true
 }
 
+// writeProblem writes an RFC 9457 problem document in Rotor's form. A 401
+// without a challenge yet gets the invalid_token one.
 func writeProblem(w http.ResponseWriter, status int, code, detail string) {
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="rotor", error="invalid_token"`)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"title": http.StatusText(status), "status": status, "detail": detail, "code": code,
+		"type": "https://rotor.dev/errors/" + code, "title": http.StatusText(status),
+		"status": status, "detail": detail, "code": code,
 	})
 }
