@@ -39,7 +39,7 @@ func (f TLSFiles) load() (server, client *tls.Config, err error) {
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, nil, fmt.Errorf("raft TLS CA file %s holds no PEM certificate", f.CAFile)
+		return nil, nil, fmt.Errorf("raft TLS CA file %s contains no PEM certificate", f.CAFile)
 	}
 	server = &tls.Config{
 		Certificates: []tls.Certificate{cert},

@@ -282,7 +282,7 @@ func (c *config) peerTLS() (*tls.Config, error) {
 		}
 		cfg.RootCAs = x509.NewCertPool()
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-ca-file %s holds no PEM certificate", c.TLSCAFile)
+			return nil, fmt.Errorf("--tls-ca-file %s contains no PEM certificate", c.TLSCAFile)
 		}
 	}
 	return cfg, nil
