@@ -6,19 +6,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testnode"
 )
 
 // The browser test drives Debian's Chromium through chromedriver's WebDriver
 // HTTP interface against a real rotor node. It is skipped when either is
 // missing, unless ROTOR_REQUIRE_BROWSER=1 (as .ci/run sets it).
+
+func TestMain(m *testing.M) { os.Exit(testnode.Run(m)) }
 
 const (
 	chromiumPath     = "/usr/bin/chromium"
@@ -38,25 +40,15 @@ func requireBrowser(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+// startChromedriver runs chromedriver on port until the test ends and
+// returns its output.
+func startChromedriver(t *testing.T, port string) *testnode.Buffer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startProcess runs a program until the test ends and returns its output.
-func startProcess(t *testing.T, env []string, name string, args ...string) *bytes.Buffer {
-	t.Helper()
-	out := &bytes.Buffer{}
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
+	out := &testnode.Buffer{}
+	cmd := exec.Command(chromedriverPath, "--port="+port)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+		t.Fatalf("start chromedriver: %v", err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -72,36 +64,19 @@ func startProcess(t *testing.T, env []string, name string, args ...string) *byte
 	return out
 }
 
-// startNode builds and runs a single rotor node and returns its base URL.
+// startNode runs a single rotor node and returns its base URL.
 func startNode(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rotor")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/node").CombinedOutput(); err != nil {
-		t.Fatalf("go build ../cmd/node: %v\n%s", err, out)
-	}
-	addr := freeAddr(t)
-	logs := startProcess(t, []string{"ROTOR_CLUSTER_SECRET=" + strings.Repeat("cd", 32)}, bin,
-		"--node-id", "browser-test", "--http-addr", addr, "--raft-addr", freeAddr(t), "--gossip-addr", freeAddr(t),
-		"--data-dir", t.TempDir(), "--log-level", "warn")
-	base := "http://" + addr
-	waitFor(t, 20*time.Second, "the node to be ready", func() bool {
-		r, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == http.StatusOK
-	}, logs)
-	return base
+	return testnode.Start(t, nil).URL
 }
 
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool, logs ...*bytes.Buffer) {
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool, logs ...fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			for _, l := range logs {
-				t.Logf("log:\n%s", l)
+				t.Logf("log:\n%s", l.String())
 			}
 			t.Fatalf("timed out after %s waiting for %s", limit, what)
 		}
@@ -157,8 +132,8 @@ func (d *webDriver) call(method, path string, body any) json.RawMessage {
 
 func startBrowser(t *testing.T) *webDriver {
 	t.Helper()
-	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
-	logs := startProcess(t, nil, chromedriverPath, "--port="+port)
+	port := strings.TrimPrefix(testnode.FreeAddr(t), "127.0.0.1:")
+	logs := startChromedriver(t, port)
 	d := &webDriver{t: t, base: "http://127.0.0.1:" + port}
 	waitFor(t, 20*time.Second, "chromedriver", func() bool {
 		r, err := http.Get(d.base + "/status")
@@ -230,9 +205,9 @@ func (d *webDriver) typeInto(css, text string) {
 
 // visible reports whether the page shows an element matching css.
 func (d *webDriver) visible(css string) bool {
-	var shown bool
-	d.script(`const e = document.querySelector(arguments[0]); return !!e && !e.closest("[hidden]");`, &shown, css)
-	return shown
+	var visible bool
+	d.script(`const e = document.querySelector(arguments[0]); return !!e && !e.closest("[hidden]");`, &visible, css)
+	return visible
 }
 
 func (d *webDriver) rows() []string {

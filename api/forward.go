@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/wait"
 )
 
 // forwardedHeader marks a request that a follower forwarded to the leader,
@@ -148,7 +150,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, precheck func(*
 		if time.Now().After(deadline) {
 			return unavailable(errors.New("the leader refused the connection"))
 		}
-		if !sleepContext(r.Context(), 50*time.Millisecond) {
+		if !wait.Sleep(r.Context(), 50*time.Millisecond) {
 			return unavailable(r.Context().Err())
 		}
 	}
@@ -169,7 +171,7 @@ func (s *Server) leaderHTTPAddr(ctx context.Context, deadline time.Time) (addr s
 		if time.Now().After(deadline) {
 			return "", false, errNoLeader
 		}
-		if !sleepContext(ctx, 20*time.Millisecond) {
+		if !wait.Sleep(ctx, 20*time.Millisecond) {
 			return "", false, ctx.Err()
 		}
 	}
@@ -203,17 +205,6 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, addr string, bo
 		},
 	}
 	proxy.ServeHTTP(w, r)
-}
-
-func sleepContext(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // clientIP returns the address of the client that sent the request. It

@@ -1,20 +1,18 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testnode"
 )
+
+func TestMain(m *testing.M) { os.Exit(testnode.Run(m)) }
 
 const (
 	adminName     = "root-admin"
@@ -22,74 +20,22 @@ const (
 	userPassword  = "user password for tests"
 )
 
-// rotorNode is a real rotor process on loopback, a single node.
-type rotorNode struct {
-	url  string
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
-	done chan struct{}
-}
-
-// startNode builds ./cmd/node and runs it with an admin account until the
-// test ends.
-func startNode(t *testing.T) *rotorNode {
+// startNode runs a real node with an admin account until the test ends,
+// and returns once the admin can log in.
+func startNode(t *testing.T) *testnode.Node {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rotor")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/node")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ../cmd/node: %v\n%s", err, out)
-	}
-	addr := freeAddr(t)
-	n := &rotorNode{url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan struct{})}
-	n.cmd = exec.Command(bin, "--node-id", "client-test", "--http-addr", addr, "--raft-addr", freeAddr(t),
-		"--gossip-addr", freeAddr(t), "--data-dir", t.TempDir(), "--log-level", "warn", "--admin-username", adminName)
-	n.cmd.Env = append(os.Environ(), "ROTOR_ADMIN_PASSWORD="+adminPassword, "ROTOR_CLUSTER_SECRET="+strings.Repeat("ab", 32))
-	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		n.cmd.Wait()
-		close(n.done)
-	}()
-	t.Cleanup(n.stop)
-
-	api := &API{BaseURL: n.url}
+	n := testnode.Start(t, []string{"ROTOR_ADMIN_PASSWORD=" + adminPassword}, "--admin-username", adminName)
+	api := &API{BaseURL: n.URL}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := api.Login(context.Background(), adminName, adminPassword, "probe"); err == nil {
 			return n
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node did not take an admin login within 20s; log:\n%s", n.logs)
+			t.Fatalf("the admin could not log in within 20s; log:\n%s", n.Logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func (n *rotorNode) stop() {
-	select {
-	case <-n.done:
-		return
-	default:
-	}
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-	case <-time.After(10 * time.Second):
-		n.cmd.Process.Kill()
-		<-n.done
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // adminCall sends an admin request and fails the test unless it succeeds.
@@ -119,7 +65,7 @@ func get(t *testing.T, service, path, token string) int {
 func TestMiddlewareAgainstRealNode(t *testing.T) {
 	node := startNode(t)
 	ctx := context.Background()
-	api := &API{BaseURL: node.url}
+	api := &API{BaseURL: node.URL}
 
 	admin, err := api.Login(ctx, adminName, adminPassword, "test")
 	if err != nil {
@@ -136,7 +82,7 @@ func TestMiddlewareAgainstRealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	v, err := New(ctx, Config{BaseURL: node.url, Issuer: node.url, Audience: "rotor", RevocationPoll: 100 * time.Millisecond, MaxStaleness: time.Second})
+	v, err := New(ctx, Config{BaseURL: node.URL, Issuer: node.URL, Audience: "rotor", RevocationPoll: 100 * time.Millisecond, MaxStaleness: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +150,7 @@ func TestMiddlewareAgainstRealNode(t *testing.T) {
 	t.Logf("revocation reached the middleware %s after the logout", time.Since(loggedOut).Round(time.Millisecond))
 
 	// Without updates for longer than MaxStaleness, nothing is trusted.
-	node.stop()
+	node.Stop()
 	time.Sleep(1500 * time.Millisecond)
 	if _, err := v.Validate(ctx, admin.AccessToken); !errors.Is(err, ErrStale) {
 		t.Errorf("Validate with a stale revocation set: got %v, want ErrStale", err)
@@ -217,7 +163,7 @@ func TestMiddlewareAgainstRealNode(t *testing.T) {
 func TestAPIErrors(t *testing.T) {
 	node := startNode(t)
 	ctx := context.Background()
-	api := &API{BaseURL: node.url}
+	api := &API{BaseURL: node.URL}
 	if _, err := api.SignUp(ctx, "oscar", userPassword); err != nil {
 		t.Fatal(err)
 	}

@@ -1,44 +1,25 @@
 package cluster
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/rotorhq/rotor/internal/testnode"
 )
-
-// lockedBuffer is a bytes.Buffer that raft's goroutines and the test may use
-// at the same time.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // newJSONLogger returns a slog.Logger that writes JSON lines at level and
 // above into the returned buffer.
-func newJSONLogger(level slog.Level) (*slog.Logger, *lockedBuffer) {
-	buf := &lockedBuffer{}
+func newJSONLogger(level slog.Level) (*slog.Logger, *testnode.Buffer) {
+	buf := &testnode.Buffer{}
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: level})), buf
 }
 
 // logLines splits the buffer into raw JSON lines.
-func logLines(buf *lockedBuffer) []string {
+func logLines(buf *testnode.Buffer) []string {
 	text := strings.TrimSpace(buf.String())
 	if text == "" {
 		return nil
@@ -47,7 +28,7 @@ func logLines(buf *lockedBuffer) []string {
 }
 
 // onlyRecord decodes the single JSON line in buf.
-func onlyRecord(t *testing.T, buf *lockedBuffer) map[string]any {
+func onlyRecord(t *testing.T, buf *testnode.Buffer) map[string]any {
 	t.Helper()
 	lines := logLines(buf)
 	if len(lines) != 1 {

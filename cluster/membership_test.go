@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/rotorhq/rotor/fsm"
+	"github.com/rotorhq/rotor/internal/testnode"
 )
 
 var testGossipKey = bytes.Repeat([]byte{0x5a}, secretKeySize)
@@ -25,7 +26,7 @@ var testGossipKey = bytes.Repeat([]byte{0x5a}, secretKeySize)
 type testMember struct {
 	*Membership
 	revs *fsm.Revocations
-	logs *lockedBuffer
+	logs *testnode.Buffer
 }
 
 // memberConfig returns a config for node id on a free loopback gossip port.

@@ -10,49 +10,20 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testnode"
 )
 
-// The rotor binary, built once for every process-level test.
-var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
-	binaryDir  string
-)
+func TestMain(m *testing.M) { os.Exit(testnode.Run(m)) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binaryDir != "" {
-		os.RemoveAll(binaryDir)
-	}
-	os.Exit(code)
-}
-
-func sharedBinary(t testing.TB) string {
-	t.Helper()
-	binaryOnce.Do(func() {
-		binaryDir, binaryErr = os.MkdirTemp("", "rotor-bin-")
-		if binaryErr != nil {
-			return
-		}
-		binaryPath = filepath.Join(binaryDir, "rotor")
-		out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput()
-		if err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
-	}
-	return binaryPath
-}
+// sharedBinary returns the rotor binary, built once for every process test.
+func sharedBinary(t testing.TB) string { return testnode.Binary(t) }
 
 // procNode is one node of a process-level cluster.
 type procNode struct {
@@ -63,7 +34,7 @@ type procNode struct {
 	dataDir  string
 	url      string
 	cmd      *exec.Cmd
-	logs     *lockedBuffer
+	logs     *testnode.Buffer
 	exited   chan struct{}
 }
 
@@ -168,7 +139,7 @@ func (c *procCluster) start(i int) {
 	n.cmd = exec.Command(c.bin, args...)
 	n.cmd.Env = append(os.Environ(), "ROTOR_CLUSTER_SECRET="+c.secret)
 	if n.logs == nil {
-		n.logs = &lockedBuffer{}
+		n.logs = &testnode.Buffer{}
 	}
 	n.cmd.Stdout = n.logs
 	n.cmd.Stderr = n.logs
@@ -531,22 +502,4 @@ func (c *procCluster) awaitMe(i int, access string, want int, bound time.Duratio
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testnode"
 )
 
 // testNode is a real node in-process: Raft with bbolt in a temp dir and
@@ -58,15 +59,7 @@ func startTestNodeEnv(t testing.TB, env map[string]string, args ...string) *test
 	return tn
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t testing.TB) string { return testnode.FreeAddr(t) }
 
 func (tn *testNode) start() {
 	tn.t.Helper()

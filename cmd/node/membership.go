@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/cluster"
+	"github.com/rotorhq/rotor/internal/wait"
 )
 
 // directory adapts the gossip membership to what the HTTP layer needs.
@@ -59,7 +60,7 @@ func (n *node) formCluster(ctx context.Context) {
 // gossip metadata can report it.
 func (n *node) waitForState(ctx context.Context) {
 	for !n.raft.HasState() {
-		if !sleepCtx(ctx, 200*time.Millisecond) {
+		if !wait.Sleep(ctx, 200*time.Millisecond) {
 			return
 		}
 	}

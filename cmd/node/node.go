@@ -15,6 +15,7 @@ import (
 	"github.com/rotorhq/rotor/api"
 	"github.com/rotorhq/rotor/cluster"
 	"github.com/rotorhq/rotor/fsm"
+	"github.com/rotorhq/rotor/internal/wait"
 	"github.com/rotorhq/rotor/token"
 )
 
@@ -248,7 +249,7 @@ func (n *node) lead(ctx context.Context, done chan struct{}) {
 			break
 		}
 		n.log.Warn("barrier after election failed; retrying", "error", err)
-		if !sleepCtx(ctx, 200*time.Millisecond) {
+		if !wait.Sleep(ctx, 200*time.Millisecond) {
 			return
 		}
 	}
@@ -294,19 +295,8 @@ func (n *node) applyRetry(ctx context.Context, build func() fsm.Command) error {
 			return nil
 		}
 		n.log.Warn("leader command failed; retrying", "error", err)
-		if !sleepCtx(ctx, 200*time.Millisecond) {
+		if !wait.Sleep(ctx, 200*time.Millisecond) {
 			return ctx.Err()
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
