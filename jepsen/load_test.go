@@ -5,15 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testnode"
 )
 
 // testNode is a rotor binary running on free loopback ports.
@@ -92,22 +92,7 @@ func stopTestNode(t *testing.T, cmd *exec.Cmd, exited chan error, logs *bytes.Bu
 }
 
 // buildNodeBinary runs `go build -o TMP/rotor ./cmd/node` in the module root.
-func buildNodeBinary(t *testing.T) string {
-	t.Helper()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "rotor")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/node")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/node in %s: %v\n%s", root, err, out)
-	}
-	return bin
-}
+func buildNodeBinary(t *testing.T) string { return testnode.Binary(t) }
 
 // nodeHasFlag reports whether `rotor -h` lists the flag, so the test runs
 // against binaries from before and after a flag was added.
@@ -129,15 +114,9 @@ func environWithoutRotor() []string {
 	return env
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testnode.FreeAddr(t) }
+
+func TestMain(m *testing.M) { os.Exit(testnode.Run(m)) }
 
 // runLoadForTest runs `jepsen load` with args and returns its report and
 // its stdout.
