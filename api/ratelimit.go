@@ -109,6 +109,8 @@ func (t *limiterTable) evict(now time.Time) {
 // one address (an office behind NAT, a backend, a test suite) are never
 // throttled, while guessing passwords for one account, or for many accounts
 // from one address, is.
+// NOTE: the budgets live in the leader's memory, so a new leader starts
+// with full ones and a failover gives a guesser another round.
 type loginLimiter struct {
 	mu     sync.Mutex
 	byUser *limiterTable

@@ -16,10 +16,13 @@ import (
 // request's context, but the server may read the request before it notices.
 // So for a moment after a stall, the node rejects writes with 503 and lets
 // clients that are still connected retry.
+//
+// NOTE: a stall shorter than stallGap goes unnoticed, so a request that
+// waited less than a second in a socket is still carried out.
 const (
 	stallTick       = 50 * time.Millisecond
 	stallGap        = time.Second // a tick this late means the process did not run
-	stallQuarantine = time.Second // how long writes are refused after a stall
+	stallQuarantine = time.Second // how long writes are rejected after a stall
 )
 
 var errStalled = errors.New("process was stalled; queued requests may be stale")

@@ -92,24 +92,12 @@ func (a *API) Me(ctx context.Context, accessToken string) (Account, error) {
 	return acc, err
 }
 
+// do sends one request. It decodes a 2xx body into out, when out is set,
+// and turns any other status into an *Error.
 func (a *API) do(ctx context.Context, method, path, bearer string, body, out any) error {
-	var reader io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		reader = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(a.BaseURL, "/")+path, reader)
+	req, err := a.newRequest(ctx, method, path, bearer, body)
 	if err != nil {
 		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	hc := a.HTTP
 	if hc == nil {
@@ -124,12 +112,40 @@ func (a *API) do(ctx context.Context, method, path, bearer string, body, out any
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		if out == nil || len(data) == 0 {
-			return nil
-		}
-		return json.Unmarshal(data, out)
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return responseError(resp, data)
 	}
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+func (a *API) newRequest(ctx context.Context, method, path, bearer string, body any) (*http.Request, error) {
+	var reader io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		reader = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(a.BaseURL, "/")+path, reader)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	return req, nil
+}
+
+// responseError reads the problem document of an error response.
+func responseError(resp *http.Response, data []byte) *Error {
 	apiErr := &Error{Status: resp.StatusCode}
 	var problem struct {
 		Code   string `json:"code"`

@@ -46,10 +46,10 @@ func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 }
 
 // Middleware admits a request only with a valid bearer access token that
-// meets every requirement, and puts its claims in the request context. It
-// responds 401 for a missing, invalid, expired or revoked token, 403 for a
-// token that lacks a role or permission, and 503 while the revocation set is
-// out of date, each with a JSON problem document as Rotor sends them.
+// meets every requirement, and puts its claims in the request context.
+// Other requests get a JSON problem document in Rotor's format: 401 for a
+// missing, invalid, expired or revoked token, 403 for a missing role or
+// permission, and 503 while the revocation set is out of date.
 func (v *Validator) Middleware(reqs ...Requirement) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

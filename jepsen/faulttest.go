@@ -222,7 +222,7 @@ func (w *workload) finalReads(ctx context.Context) {
 	for s := range w.sessions {
 		sessions = append(sessions, s)
 	}
-	ended := slices.Clone(w.endedAT)
+	ended := slices.Clone(w.endedAccess)
 	w.mu.Unlock()
 	slices.Sort(sessions)
 

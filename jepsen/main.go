@@ -1,9 +1,9 @@
 // Command jepsen drives a Rotor node or cluster from the outside.
 //
-// The test subcommand is the fault harness: it runs a three-node cluster in
-// network namespaces behind HAProxy, attacks it with partitions, crashes,
-// pauses and clock and network faults while clients record a history, and
-// checks the history against Rotor's invariants (needs root):
+// The test subcommand is the fault harness. It runs a three-node cluster in
+// network namespaces behind HAProxy and injects partitions, crashes, pauses
+// and clock and network faults while clients record a history. Then it
+// checks the history against Rotor's invariants. It needs root:
 //
 //	go run ./jepsen test --time-limit 60s --nemesis partition,kill,pause
 //

@@ -68,10 +68,11 @@ func nodeNames(tb *testbed) []string {
 	return names
 }
 
-// partitionFault cuts the network in one of five ways: the leader alone, a
-// follower alone, a random node alone (the minority), a bridge (two nodes
-// that cannot talk but both reach the third) or one way (the leader
-// receives from no node, while every node receives from it).
+// partitionFault cuts the network in one of five ways, chosen at random:
+// the leader alone, a follower alone, a random node alone (the minority), a
+// bridge, or one way. In a bridge, two nodes cannot talk but both reach the
+// third. One way, the leader receives from no node while every node still
+// receives from it.
 func partitionFault(ctx context.Context, tb *testbed, client *apiClient) fault {
 	all := nodeNames(tb)
 	leader := tb.leader(ctx, client)

@@ -45,13 +45,13 @@ type workload struct {
 	client *apiClient
 	users  []testUser
 
-	mu       sync.Mutex
-	held     map[string]*heldSession
-	stale    map[string]staleToken // session -> its newest stale token
-	liveAT   []heldSession         // recent access tokens
-	endedAT  []heldSession         // access tokens of sessions seen ending
-	sessions map[string]bool       // every session any login returned
-	process  int
+	mu           sync.Mutex
+	heldSessions map[string]*heldSession
+	stale        map[string]staleToken // session -> its oldest stale token not yet replayed
+	liveAccess   []heldSession         // recent access tokens
+	endedAccess  []heldSession         // access tokens of sessions seen ending
+	sessions     map[string]bool       // every session any login returned
+	process      int
 }
 
 // Bounds of the access-token lists the probers draw from.
@@ -59,13 +59,13 @@ const probeListSize = 64
 
 func newWorkload(cfg *testConfig, tb *testbed, rec *recorder) *workload {
 	return &workload{
-		cfg:      cfg,
-		tb:       tb,
-		rec:      rec,
-		client:   newAPIClient(64, opTimeout),
-		held:     make(map[string]*heldSession),
-		stale:    make(map[string]staleToken),
-		sessions: make(map[string]bool),
+		cfg:          cfg,
+		tb:           tb,
+		rec:          rec,
+		client:       newAPIClient(64, opTimeout),
+		heldSessions: make(map[string]*heldSession),
+		stale:        make(map[string]staleToken),
+		sessions:     make(map[string]bool),
 	}
 }
 
@@ -187,8 +187,8 @@ func (w *workload) hold(t tokenResponse, user int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	h := heldSession{session: t.SessionID, user: user, access: t.AccessToken}
-	w.held[t.SessionID] = &h
-	w.liveAT = pushBounded(w.liveAT, h)
+	w.heldSessions[t.SessionID] = &h
+	w.liveAccess = pushBounded(w.liveAccess, h)
 }
 
 // drop records that the session ended or was given up; its access token
@@ -196,9 +196,9 @@ func (w *workload) hold(t tokenResponse, user int) {
 func (w *workload) drop(session string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if h, ok := w.held[session]; ok {
-		w.endedAT = pushBounded(w.endedAT, *h)
-		delete(w.held, session)
+	if h, ok := w.heldSessions[session]; ok {
+		w.endedAccess = pushBounded(w.endedAccess, *h)
+		delete(w.heldSessions, session)
 	}
 	delete(w.stale, session)
 }
@@ -365,7 +365,7 @@ func (w *workload) steal() (staleToken, bool) {
 	defer w.mu.Unlock()
 	cutoff := time.Now().Add(-w.cfg.reuseGrace - 2*time.Second)
 	for session, tok := range w.stale {
-		if _, held := w.held[session]; held && tok.rotated.Before(cutoff) {
+		if _, held := w.heldSessions[session]; held && tok.rotated.Before(cutoff) {
 			delete(w.stale, session)
 			return tok, true
 		}
@@ -391,9 +391,9 @@ func (w *workload) runProber(ctx context.Context) {
 	for ctx.Err() == nil {
 		sleep(ctx, time.Duration(30+rand.IntN(40))*time.Millisecond)
 		w.mu.Lock()
-		list := w.liveAT
-		if rand.IntN(2) == 0 && len(w.endedAT) > 0 {
-			list = w.endedAT
+		list := w.liveAccess
+		if rand.IntN(2) == 0 && len(w.endedAccess) > 0 {
+			list = w.endedAccess
 		}
 		var h heldSession
 		ok := len(list) > 0

@@ -64,18 +64,18 @@ func (w *workload) runRevoker(ctx context.Context) {
 func (w *workload) pickHeld() (target, other heldSession, ok, hasOther bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.held) == 0 {
+	if len(w.heldSessions) == 0 {
 		return
 	}
-	i := rand.IntN(len(w.held))
-	for _, h := range w.held {
+	i := rand.IntN(len(w.heldSessions))
+	for _, h := range w.heldSessions {
 		if i == 0 {
 			target, ok = *h, true
 			break
 		}
 		i--
 	}
-	for _, h := range w.held {
+	for _, h := range w.heldSessions {
 		if h.user == target.user && h.session != target.session {
 			return target, *h, true, true
 		}

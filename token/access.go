@@ -38,8 +38,8 @@ type AccessClaims struct {
 	Permissions []string `json:"permissions,omitempty"`
 }
 
-// Grants are what an access token lets its bearer do: the user's roles and
-// the permissions those roles carry.
+// Grants are the user's roles and the permissions those roles carry, as an
+// access token states them.
 type Grants struct {
 	Roles       []string
 	Permissions []string
