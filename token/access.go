@@ -222,7 +222,23 @@ var (
 	errAccessTooLong = fmt.Errorf("%w: access token is longer than %d bytes", ErrMalformed, MaxAccessTokenLen)
 	errAccessDots    = fmt.Errorf("%w: access token does not have exactly three dot-separated segments", ErrMalformed)
 	errCachedExpired = fmt.Errorf("%w: access token is past exp plus leeway", ErrExpired)
+	errAccessChars   = fmt.Errorf("%w: access token has a character outside base64url and the dots", ErrMalformed)
 )
+
+// base64URLToken reports whether s holds only the characters of unpadded
+// base64url and dots. Go's base64 decoders skip carriage returns and line
+// feeds, so without this check a token with one inserted would verify as
+// a second spelling of the same token.
+func base64URLToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
 
 // Verify checks an access token and returns its claims. The returned claims
 // may be shared with the cache and other callers, so they must not be modified.
@@ -269,6 +285,10 @@ func (v *Verifier) checkCached(entry verifiedToken) (*AccessClaims, error) {
 }
 
 func (v *Verifier) verifyUncached(tokenString string) (*AccessClaims, error) {
+	// Checked here rather than in Verify: a cached token passed it already.
+	if !base64URLToken(tokenString) {
+		return nil, errAccessChars
+	}
 	claims := new(AccessClaims)
 	var epoch uint64
 	var keyErr error
